@@ -1,0 +1,3 @@
+from nlx.cli import main
+
+main()

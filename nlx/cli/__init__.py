@@ -1,0 +1,24 @@
+"""The command line: Typer only. Each command parses, makes one core call, and prints."""
+
+from __future__ import annotations
+
+import typer
+
+from nlx.cli import db, inspect, reports, run
+
+app = typer.Typer(
+    name="nlx",
+    help="A command-line laboratory for learning with noisy labels.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+run.register(app)
+inspect.register(app)
+reports.register(app)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    app()

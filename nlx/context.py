@@ -1,0 +1,108 @@
+"""What the engine hands a method: builders for its networks and optimizers, and the data it may
+see (noisy training labels, and a trusted set when it asks for one). True training labels are
+deliberately not here."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Iterable
+
+import torch
+from torch import nn
+
+from nlx.methods.base import Batch
+from nlx.models import build_model
+from nlx.specs import RunSpec
+
+
+def iterate_batches(
+    views: list[torch.Tensor],
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> Iterator[Batch]:
+    """Batches sliced straight from tensors already on the device (no DataLoader, no copies of
+    the dataset). Shuffled with `generator` when given, in order otherwise; the last batch may
+    be short."""
+    n = len(labels)
+    if generator is not None:
+        order = torch.randperm(n, generator=generator).to(labels.device, non_blocking=True)
+    else:
+        order = torch.arange(n, device=labels.device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        yield Batch(views=[view[idx] for view in views], y=labels[idx], idx=idx)
+
+
+class MethodContext:
+    def __init__(
+        self,
+        spec: RunSpec,
+        device: torch.device,
+        view_shapes: list[tuple[int, ...]],
+        num_classes: int,
+        train_views: list[torch.Tensor],
+        train_labels: torch.Tensor,
+        generator: torch.Generator,
+    ):
+        self.spec = spec
+        self.device = device
+        self.view_shapes = view_shapes
+        self.num_classes = num_classes
+        self.epochs = spec.train.epochs
+        self.noise_rate = spec.noise.rate  # the nominal rate: methods like Co-teaching default to it
+        self._train_views = train_views
+        self._train_labels = train_labels  # noisy
+        self._generator = generator
+        self._amp = spec.train.amp and device.type == "cuda"
+        self._scalers: dict[int, torch.amp.GradScaler] = {}
+
+    @property
+    def train_size(self) -> int:
+        return len(self._train_labels)
+
+    def train_batches(self, batch_size: int | None = None, shuffle: bool = True) -> Iterator[Batch]:
+        """The noisy training set in batches; shuffled by the run's seeded generator."""
+        return iterate_batches(
+            self._train_views,
+            self._train_labels,
+            batch_size or self.spec.train.batch_size,
+            self._generator if shuffle else None,
+        )
+
+    def build_network(self) -> nn.Module:
+        return build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)
+
+    def build_optimizer(self, parameters: Iterable[nn.Parameter], lr: float | None = None) -> torch.optim.Optimizer:
+        train = self.spec.train
+        lr = train.lr if lr is None else lr
+        if train.optimizer == "sgd":
+            return torch.optim.SGD(parameters, lr=lr, momentum=train.momentum, weight_decay=train.weight_decay)
+        optimizer = torch.optim.Adam if train.optimizer == "adam" else torch.optim.AdamW
+        return optimizer(parameters, lr=lr, weight_decay=train.weight_decay)
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int | None = None) -> torch.optim.lr_scheduler.LRScheduler:
+        """Stepped once per epoch by `Method.end_epoch`."""
+        train = self.spec.train
+        if train.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs or train.epochs)
+        if train.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+        return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if not self._amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16)
+
+    def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """zero_grad, backward, step; with a gradient scaler per optimizer under AMP."""
+        optimizer.zero_grad(set_to_none=True)
+        if not self._amp:
+            loss.backward()
+            optimizer.step()
+            return
+        scaler = self._scalers.setdefault(id(optimizer), torch.amp.GradScaler(self.device.type))
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()

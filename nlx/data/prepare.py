@@ -1,0 +1,102 @@
+"""Turn a spec into the arrays of one run: splits, views and noisy labels.
+
+Order matters and is fixed: carve the test split, inject noise into the rest (the training
+pool), then carve validation from the noisy pool. A `noisy` validation set keeps the noisy labels
+(what a practitioner would have); a `clean` one keeps the true labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlx.data.noise import NoisyLabels, make_noisy_labels
+from nlx.data.registry import Dataset, load_dataset
+from nlx.data.splits import split_indices
+from nlx.errors import SpecError
+from nlx.specs import RunSpec
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: dataset indices, the views' rows, and labels."""
+
+    index: np.ndarray  # (n,) indices into the dataset
+    views: list[np.ndarray]  # each (n, ...)
+    labels: np.ndarray  # (n,) the labels a method may see (noisy for train and noisy val)
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    train: Split
+    val: Split
+    test: Split
+    train_true: np.ndarray  # (n_train,) true labels: for the engine's metrics only, never a method
+    noise: NoisyLabels  # over the training part: noisy labels, flip mask, true T
+    num_classes: int
+    view_names: list[str]
+
+    @property
+    def view_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(view.shape[1:]) for view in self.train.views]
+
+
+def select_views(dataset: Dataset, wanted: list[int | str] | None) -> list[int]:
+    if wanted is None:
+        return list(range(len(dataset.views)))
+    chosen = []
+    for view in wanted:
+        if isinstance(view, str):
+            if view not in dataset.view_names:
+                raise SpecError(f"data.views: {dataset.name} has no view {view!r}; views: {dataset.view_names}")
+            chosen.append(dataset.view_names.index(view))
+        elif not 0 <= view < len(dataset.views):
+            raise SpecError(f"data.views: {dataset.name} has views 0..{len(dataset.views) - 1}, not {view}")
+        else:
+            chosen.append(view)
+    return chosen
+
+
+def prepare_data(spec: RunSpec) -> PreparedData:
+    dataset = load_dataset(spec.data.name)
+    views = [dataset.views[i] for i in select_views(dataset, spec.data.views)]
+    labels = dataset.labels
+    everything = np.arange(len(dataset))
+
+    if dataset.test_mask is not None:
+        pool, test = everything[~dataset.test_mask], everything[dataset.test_mask]
+    else:
+        pool, test = split_indices(everything, labels, spec.data.test_fraction, spec.seed)
+
+    noise_seed = spec.seed if spec.noise.seed is None else spec.noise.seed
+    class_map = spec.noise.class_map or dataset.class_map
+    if spec.noise.type == "classmap" and not class_map:
+        raise SpecError(f"noise.class_map: {dataset.name} has no default class map; give one")
+    try:
+        pool_noise = make_noisy_labels(
+            labels[pool], spec.noise.type, spec.noise.rate, dataset.num_classes, noise_seed, class_map
+        )
+    except ValueError as error:
+        raise SpecError(f"noise: {error}") from None
+
+    # Validation is stratified on the noisy labels: that is all a practitioner could stratify on.
+    position = np.arange(len(pool))
+    train_pos, val_pos = split_indices(position, pool_noise.noisy, spec.data.val_fraction, spec.seed)
+    val_labels = pool_noise.noisy[val_pos] if spec.data.val == "noisy" else labels[pool[val_pos]]
+    train_noise = NoisyLabels(
+        noisy=pool_noise.noisy[train_pos], flipped=pool_noise.flipped[train_pos], T=pool_noise.T
+    )
+
+    def split(index: np.ndarray, split_labels: np.ndarray) -> Split:
+        return Split(index=index, views=[view[index] for view in views], labels=split_labels)
+
+    return PreparedData(
+        train=split(pool[train_pos], train_noise.noisy),
+        val=split(pool[val_pos], val_labels),
+        test=split(test, labels[test]),
+        train_true=labels[pool[train_pos]],
+        noise=train_noise,
+        num_classes=dataset.num_classes,
+        view_names=[dataset.view_names[i] for i in select_views(dataset, spec.data.views)],
+    )

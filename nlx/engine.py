@@ -1,0 +1,273 @@
+"""The training loop: one run of one spec, from seeding to the stored summary.
+
+Reads top to bottom: seed, load data and inject noise, store what the noise did, build the method,
+then for every epoch of every stage train, evaluate, and write the epoch in one transaction.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from nlx.context import MethodContext, iterate_batches
+from nlx.data.noise import estimation_error
+from nlx.data.prepare import PreparedData, prepare_data
+from nlx.errors import NlxError, SpecError
+from nlx.methods import get_method
+from nlx.methods.base import Method
+from nlx.specs import RunSpec
+from nlx.store.models import ESTIMATED_T
+from nlx.store.repo import Store
+
+NONFINITE_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
+
+
+class TrainingDiverged(NlxError):
+    exit_code = 1
+
+
+class Reporter(Protocol):
+    """Progress display; the engine works without one (`--quiet`)."""
+
+    def start(self, run_id: int, spec: RunSpec, total_epochs: int) -> None: ...
+    def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
+    def end(self, status: str) -> None: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SpecError("train.device: cuda requested but no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class DeviceData:
+    """The run's splits as tensors on the device. `train_true`/`flipped` stay with the engine."""
+
+    train_views: list[torch.Tensor]
+    train_noisy: torch.Tensor
+    train_true: torch.Tensor
+    flipped: torch.Tensor
+    val_views: list[torch.Tensor]
+    val_labels: torch.Tensor
+    test_views: list[torch.Tensor]
+    test_labels: torch.Tensor
+
+    @classmethod
+    def from_prepared(cls, data: PreparedData, device: torch.device) -> "DeviceData":
+        def tensors(arrays: list[np.ndarray]) -> list[torch.Tensor]:
+            return [torch.as_tensor(a, dtype=torch.float32).to(device) for a in arrays]
+
+        def labels(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(array, dtype=torch.int64).to(device)
+
+        return cls(
+            train_views=tensors(data.train.views),
+            train_noisy=labels(data.train.labels),
+            train_true=labels(data.train_true),
+            flipped=torch.as_tensor(data.noise.flipped).to(device),
+            val_views=tensors(data.val.views),
+            val_labels=labels(data.val.labels),
+            test_views=tensors(data.test.views),
+            test_labels=labels(data.test.labels),
+        )
+
+
+@dataclass
+class BestTracker:
+    """The epoch with the best validation accuracy (first of ties) and its test accuracy."""
+
+    val_acc: float = -1.0
+    epoch: int | None = None
+    test_acc: float | None = None
+
+    def update(self, epoch: int, val_acc: float, test_acc: float) -> bool:
+        if val_acc > self.val_acc:
+            self.val_acc, self.epoch, self.test_acc = val_acc, epoch, test_acc
+            return True
+        return False
+
+
+@torch.no_grad()
+def predict_logits(method: Method, views: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+    dummy = torch.empty(len(views[0]), dtype=torch.int64, device=views[0].device)
+    return torch.cat([method.predict(batch.views).float() for batch in iterate_batches(views, dummy, batch_size)])
+
+
+def mean_or_nan(values: torch.Tensor) -> torch.Tensor:
+    return values.float().mean() if len(values) else torch.tensor(float("nan"), device=values.device)
+
+
+def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, float]:
+    """Train (split into clean and flipped samples), validation and test metrics.
+
+    On the flipped subset, `acc_noisy` is agreement with the noisy label (memorisation) and
+    `acc_true` with the true one (correction). All arithmetic stays on the device; one host
+    transfer at the end.
+    """
+    method.train_mode(False)
+    metrics: dict[str, torch.Tensor] = {}
+    logits = predict_logits(method, data.train_views, batch_size)
+    loss = F.cross_entropy(logits, data.train_noisy, reduction="none")
+    pred = logits.argmax(1)
+    clean, flipped = ~data.flipped, data.flipped
+    metrics["train/acc"] = mean_or_nan(pred == data.train_noisy)
+    metrics["train_clean/acc"] = mean_or_nan(pred[clean] == data.train_noisy[clean])
+    metrics["train_clean/loss"] = mean_or_nan(loss[clean])
+    metrics["train_flipped/loss"] = mean_or_nan(loss[flipped])
+    metrics["train_flipped/acc_noisy"] = mean_or_nan(pred[flipped] == data.train_noisy[flipped])
+    metrics["train_flipped/acc_true"] = mean_or_nan(pred[flipped] == data.train_true[flipped])
+    for split, views, labels in (("val", data.val_views, data.val_labels), ("test", data.test_views, data.test_labels)):
+        logits = predict_logits(method, views, batch_size)
+        metrics[f"{split}/loss"] = F.cross_entropy(logits, labels)
+        metrics[f"{split}/acc"] = mean_or_nan(logits.argmax(1) == labels)
+    method.train_mode(True)
+    keys = list(metrics)
+    values = torch.stack([metrics[k] for k in keys]).tolist()
+    return dict(zip(keys, values))
+
+
+def serialise_checkpoint(method: Method, epoch: int, best: BestTracker, generator: torch.Generator) -> bytes:
+    """Everything needed to continue the run, in a form `torch.load(weights_only=True)` accepts."""
+    _, keys, position, has_gauss, cached = np.random.get_state()
+    state = {
+        "epoch": epoch,
+        "method": method.state_dict(),
+        "best": vars(best),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "batches": generator.get_state(),
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": position, "has_gauss": has_gauss, "cached": cached},
+        },
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def load_checkpoint(blob: bytes) -> dict[str, Any]:
+    """Safe load: no code runs from a checkpoint (weights_only); the store checked its sha256."""
+    return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+
+
+@dataclass
+class StepAccumulator:
+    """Sums of per-step scalars on the device; read once per epoch (no per-step host sync)."""
+
+    device: torch.device
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    count: int = 0
+    steps: int = 0
+    first_bad_step: torch.Tensor | None = None
+
+    def add(self, values: dict[str, torch.Tensor], batch_size: int) -> None:
+        for key, value in values.items():
+            weighted = value.detach().float() * batch_size
+            self.sums[key] = self.sums[key] + weighted if key in self.sums else weighted
+        loss = values["loss"].detach()
+        bad = ~torch.isfinite(loss)
+        step = torch.tensor(self.steps, device=self.device)
+        if self.first_bad_step is None:
+            self.first_bad_step = torch.full((), -1, device=self.device)
+        self.first_bad_step = torch.where(bad & (self.first_bad_step < 0), step, self.first_bad_step)
+        self.count += batch_size
+        self.steps += 1
+
+    def bad_step(self) -> int | None:
+        if self.first_bad_step is None:
+            return None
+        step = int(self.first_bad_step.item())
+        return step if step >= 0 else None
+
+    def means(self) -> dict[str, float]:
+        keys = list(self.sums)
+        if not keys:
+            return {}
+        values = (torch.stack([self.sums[k] for k in keys]) / max(self.count, 1)).tolist()
+        return dict(zip(keys, values))
+
+
+def step_metric_name(method: Method, key: str) -> str:
+    return "train/loss" if key == "loss" else f"{method.name}/{key}"
+
+
+def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train one run to the end, writing every epoch. Raises on failure (the caller records it)."""
+    device = pick_device(spec.train.device)
+    # Data first: some loaders reseed global RNGs, and the run's own seeding must come after.
+    prepared = prepare_data(spec)
+    seed_everything(spec.seed)
+    data = DeviceData.from_prepared(prepared, device)
+    store.start_run(
+        run_id, str(device), prepared.train.index, prepared.noise.noisy, prepared.noise.flipped, prepared.noise.T
+    )
+
+    generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
+    ctx = MethodContext(spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator)
+    method_cls = get_method(spec.method.name)
+    method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
+    method.setup()
+    stages = method.stages()
+    if reporter:
+        reporter.start(run_id, spec, sum(stage.epochs for stage in stages))
+
+    best, epoch = BestTracker(), 0
+    for stage in stages:
+        method.stage = stage
+        for _ in range(stage.epochs):
+            started = time.perf_counter()
+            extra = method.start_epoch(epoch)
+            method.train_mode(True)
+            steps = StepAccumulator(device)
+            for batch in ctx.train_batches():
+                steps.add(method.train_step(batch), len(batch.y))
+                if steps.steps % NONFINITE_CHECK_EVERY == 0 and steps.bad_step() is not None:
+                    break
+            if (bad := steps.bad_step()) is not None:
+                raise TrainingDiverged(f"non-finite loss at epoch {epoch} step {bad} (stage {stage.name})")
+            lr = method.learning_rate()  # before end_epoch steps the scheduler: the lr this epoch used
+            extra |= method.end_epoch(epoch)
+
+            metrics = {step_metric_name(method, k): v for k, v in steps.means().items()}
+            metrics |= evaluate(method, data, spec.train.eval_batch_size)
+            metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}
+            improved = best.update(epoch, metrics["val/acc"], metrics["test/acc"])
+            metrics["time/epoch_s"] = time.perf_counter() - started
+
+            checkpoint = serialise_checkpoint(method, epoch, best, generator)
+            T_hat = method.transition_matrix()
+            store.log_epoch(
+                run_id,
+                epoch,
+                metrics,
+                summary={
+                    "best_val_epoch": best.epoch,
+                    "best_val_acc": best.val_acc,
+                    "best_val_test_acc": best.test_acc,
+                    "last_test_acc": metrics["test/acc"],
+                },
+                checkpoints=[("last", checkpoint)] + ([("best", checkpoint)] if improved else []),
+                matrices=[] if T_hat is None else [
+                    {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.name,
+                     "error": estimation_error(T_hat, prepared.noise.T)}
+                ],
+            )
+            if reporter:
+                reporter.epoch(epoch, metrics)
+            epoch += 1
+    return {"best_val_epoch": best.epoch, "best_val_test_acc": best.test_acc, "last_test_acc": metrics["test/acc"]}

@@ -1,0 +1,138 @@
+"""The method interface. The engine never branches on a method's name; it only calls these hooks.
+
+A method is a `Method` subclass registered under its name with `@register_method`. It declares
+its hyperparameters as a pydantic `Params` model (the paper's defaults; unknown keys are errors)
+and what it `needs` from the engine. The engine then, for every run:
+
+    method = cls(params, ctx); method.setup()
+    for stage in method.stages():                      # the engine sets method.stage
+        for epoch in stage:                            # epochs count on across stages
+            method.start_epoch(epoch)                  # per-epoch work, extra metrics
+            for batch in ctx.train_batches(): method.train_step(batch)
+            method.end_epoch(epoch)                    # schedulers, extra metrics
+            evaluate with method.predict(views); store method.transition_matrix()
+
+A `Batch` carries `views` (one tensor per view), `y` (the NOISY label) and `idx` (position in the
+training split). Methods never see true labels of the training set: the engine keeps them to
+compute the clean/flipped metrics. `ctx.trusted` (a small clean set carved out before noise) is
+the only clean data a method may touch, and it exists only when the method declares the need.
+
+How the planned methods map onto this interface:
+
+- Forward correction / T-Revision (multi-stage): `stages()` returns an explicit list, e.g.
+  [Stage("warmup", 20), Stage("reweight", 30), Stage("revise", 30)]; `start_epoch` at the first
+  epoch of a stage estimates T from `ctx.train_batches(shuffle=False)` predictions; `train_step`
+  switches loss by `self.stage`; `transition_matrix()` returns T_hat (+ dT when revising) and the
+  engine stores it with its error against the true T every epoch.
+- L_DMI (needs a checkpoint): `needs = {"checkpoint"}`; the engine resolves `init_from` to a CE
+  run's best checkpoint and hands its state in `ctx.init_state`; `setup()` loads it into its net.
+- Co-teaching, DivideMix (two networks): `setup()` builds two nets and two optimizers through
+  `ctx` and `track`s all four; `start_epoch` sets the forget rate or fits the GMM on per-sample
+  losses from a full pass (`ctx.train_batches(shuffle=False)`), keyed by `batch.idx`;
+  `predict` averages both nets; `state_dict` covers everything tracked plus `extra_state()`.
+- L2R, IEG, IEG+DivideMix (meta-learning): `needs = {"trusted"}`; `ctx.meta_batches(size)` yields
+  fixed-size trusted batches forever; `train_step` does the virtual step with
+  `torch.func.functional_call` and the real step with the meta weights; IEG's EMA model is a
+  tracked module that `predict` uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Batch:
+    views: list[torch.Tensor]  # each (B, ...) on the run's device
+    y: torch.Tensor  # (B,) int64 noisy labels
+    idx: torch.Tensor  # (B,) positions in the training split
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    epochs: int
+
+
+class Method:
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    needs: ClassVar[frozenset[str]] = frozenset()  # e.g. {"trusted"}, {"checkpoint"}
+
+    def __init__(self, params: BaseModel, ctx: Any):
+        self.params = params
+        self.ctx = ctx
+        self.stage: Stage | None = None
+        self._tracked: dict[str, Any] = {}
+
+    # --- hooks a method implements -------------------------------------------------------
+    def setup(self) -> None:
+        """Build networks and optimizers through `self.ctx`, and `track` them."""
+        raise NotImplementedError
+
+    def stages(self) -> list[Stage]:
+        return [Stage("train", self.ctx.epochs)]
+
+    def start_epoch(self, epoch: int) -> dict[str, float]:
+        return {}
+
+    def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One optimisation step. Returns detached scalars; `loss` is logged as `train/loss`."""
+        raise NotImplementedError
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        for obj in self._tracked.values():
+            if isinstance(obj, torch.optim.lr_scheduler.LRScheduler):
+                obj.step()
+        return {}
+
+    def predict(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """(B, C) logits for evaluation."""
+        raise NotImplementedError
+
+    def transition_matrix(self) -> np.ndarray | None:
+        """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
+        return None
+
+    def extra_state(self) -> dict[str, Any]:
+        """Method state beyond tracked modules/optimizers (e.g. a GMM split), for checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # --- shared machinery ----------------------------------------------------------------
+    def track(self, name: str, obj: Any) -> Any:
+        """Register a module, optimizer or scheduler for checkpoints, train/eval mode and lr."""
+        self._tracked[name] = obj
+        return obj
+
+    def train_mode(self, training: bool = True) -> None:
+        for obj in self._tracked.values():
+            if isinstance(obj, nn.Module):
+                obj.train(training)
+
+    def learning_rate(self) -> float:
+        for obj in self._tracked.values():
+            if isinstance(obj, torch.optim.Optimizer):
+                return float(obj.param_groups[0]["lr"])
+        return float("nan")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {name: obj.state_dict() for name, obj in self._tracked.items()}
+        return {"tracked": state, "extra": self.extra_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, obj in self._tracked.items():
+            obj.load_state_dict(state["tracked"][name])
+        self.load_extra_state(state["extra"])

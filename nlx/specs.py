@@ -1,0 +1,170 @@
+"""Experiment specifications: pydantic v2 models, strict (unknown keys are errors).
+
+A `RunSpec` is one fully resolved run (one grid cell, one seed); it is what gets stored with
+every run and what `nlx rerun` replays. An `ExperimentSpec` is an entry of `experiments.yaml`:
+a base spec plus an optional `grid` of dotted keys and a list of `seeds`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nlx.data.noise import NOISE_TYPES, noise_label
+from nlx.errors import NestedFieldErrors
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(Strict):
+    name: str = Field("digits", description="registered dataset name (see `nlx datasets`)")
+    views: list[int | str] | None = Field(None, description="subset of views by index or name; None = all")
+    val: Literal["noisy", "clean"] = Field("noisy", description="validation labels: carved from the noisy training set, or clean")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training pool held out for validation")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="share held out for test when the dataset has no given test split")
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from nlx.data.registry import dataset_names
+
+        if name not in dataset_names():
+            raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        return name
+
+
+class NoiseSpec(Strict):
+    type: Literal[NOISE_TYPES] = Field("sym", description="none | sym | usym | asym | classmap")  # type: ignore[valid-type]
+    rate: float = Field(0.0, ge=0, lt=1, description="target noise rate r in [0, 1)")
+    seed: int | None = Field(None, description="noise seed; None = the run's seed")
+    class_map: dict[int, int] | None = Field(None, description="classmap noise: true class -> noisy class; None = the dataset's default map")
+
+    @property
+    def label(self) -> str:
+        """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none'."""
+        return noise_label(self.type, self.rate) if self.rate > 0 else "none"
+
+
+class ModelSpec(Strict):
+    arch: str = Field("mlp", description="network name: mlp | lenet")
+    hidden: list[int] = Field([256, 256], description="hidden widths of MLP layers")
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, arch: str) -> str:
+        from nlx.models import model_names
+
+        if arch not in model_names():
+            raise ValueError(f"unknown network {arch!r}; known: {', '.join(model_names())}")
+        return arch
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(width < 1 for width in hidden):
+            raise ValueError("hidden widths must be positive")
+        return hidden
+
+
+class MethodSpec(Strict):
+    name: str = Field("ce", description="registered method name (see `nlx methods`)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the method's hyperparameters")
+
+    @model_validator(mode="after")
+    def _validate_params(self) -> "MethodSpec":
+        # Each method owns its hyperparameters: validate them with its Params model and store
+        # the result with defaults filled in, so the saved spec says exactly what ran.
+        from nlx.methods import get_method, method_names
+
+        if self.name not in method_names():
+            raise ValueError(f"unknown method {self.name!r}; known: {', '.join(method_names())}")
+        try:
+            params = get_method(self.name).Params.model_validate(self.params)
+        except ValidationError as error:
+            raise NestedFieldErrors(error, "params") from None
+        self.__dict__["params"] = params.model_dump()
+        return self
+
+
+class TrainSpec(Strict):
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    scheduler: Literal["none", "cosine", "step"] = "none"
+    step_size: int = Field(10, ge=1, description="epochs between lr decays for the step scheduler")
+    gamma: float = Field(0.1, gt=0, le=1, description="lr decay factor for the step scheduler")
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(1024, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = Field(False, description="mixed precision (CUDA only)")
+
+
+class RunSpec(Strict):
+    """One run: everything that determines its result."""
+
+    experiment: str = "adhoc"
+    data: DataSpec = Field(default_factory=DataSpec)
+    noise: NoiseSpec = Field(default_factory=NoiseSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    method: MethodSpec = Field(default_factory=MethodSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    seed: int = 0
+
+    def content(self) -> dict[str, Any]:
+        """The spec minus its experiment name: what makes two runs the same run."""
+        return self.model_dump(mode="json", exclude={"experiment"})
+
+    def spec_hash(self) -> str:
+        return _hash(self.content())
+
+    def config_hash(self) -> str:
+        """Hash without the seed: runs that differ only by seed share it."""
+        content = self.content()
+        content.pop("seed")
+        return _hash(content)
+
+
+class ExperimentSpec(Strict):
+    """An entry of experiments.yaml: a base spec, a grid over dotted keys, and seeds."""
+
+    description: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    noise: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    method: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values; runs the Cartesian product")
+    seeds: list[int] = Field([0], description="a list of seeds, or a count n meaning seeds 0..n-1")
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_means_range(cls, seeds: Any) -> Any:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError("seed count must be at least 1")
+            return list(range(seeds))
+        return seeds
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty_axes(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if not values:
+                raise ValueError(f"grid axis {key!r} has no values")
+        return grid
+
+    def base(self) -> dict[str, Any]:
+        return self.model_dump(include={"data", "noise", "model", "method", "train"})
+
+
+def _hash(content: dict[str, Any]) -> str:
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,134 @@
+"""Opening a database: URL resolution, SQLite pragmas, schema version checks, migrations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from nlx.errors import StoreError
+from nlx.store.models import VERSION_TABLE
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+DEFAULT_DB = "nlx.db"
+
+
+def resolve_url(db: str | None) -> str:
+    """`--db`, else $NLX_DB, else ./nlx.db. A plain path means an SQLite file."""
+    db = db or os.environ.get("NLX_DB") or DEFAULT_DB
+    if "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().absolute()}"
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers work while a run writes; the busy timeout makes writers queue, not fail.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _set_sqlite_pragmas)
+    return engine
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def upgrade(url: str) -> tuple[str | None, str]:
+    """Migrate the database to the newest schema; returns (revision before, revision after)."""
+    engine = make_engine(url)
+    try:
+        before = current_revision(engine)
+        with engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+        return before, current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def open_db(db: str | None, create: bool = False) -> Engine:
+    """An engine on a database whose schema matches this code.
+
+    create=False (read commands): a missing SQLite file is an error, and nothing is written.
+    create=True (writers): a missing or empty database is created at the newest schema.
+    """
+    url = resolve_url(db)
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        if not create:
+            raise StoreError(f"no database at {path} (create one with `nlx run`, or pass --db)")
+        if not path.parent.is_dir():
+            raise StoreError(f"--db: folder {path.parent} does not exist")
+    engine = make_engine(url)
+    try:
+        _check_schema(engine, url, create)
+    except (DatabaseError, OperationalError) as error:
+        engine.dispose()
+        reason = str(error.orig) if getattr(error, "orig", None) else str(error)
+        raise StoreError(f"{url}: cannot use as an nlx database: {reason}") from None
+    except StoreError:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _check_schema(engine: Engine, url: str, create: bool) -> None:
+    tables = set(inspect(engine).get_table_names())
+    if VERSION_TABLE not in tables:
+        if tables - {"alembic_version"} and not _only_optuna(tables):
+            raise StoreError(f"{url}: not an nlx database (it has tables {sorted(tables)[:5]} but no nlx schema)")
+        if not create:
+            raise StoreError(f"{url}: empty database (create one with `nlx run`)")
+        upgrade(url)
+        return
+    current, head = current_revision(engine), head_revision()
+    if current == head:
+        return
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
+    if current not in known:
+        raise StoreError(
+            f"{url}: database schema {current} is newer than this nlx (which knows up to {head}); upgrade nlx"
+        )
+    raise StoreError(f"{url}: database schema {current} is older than this nlx ({head}); run `nlx db upgrade`")
+
+
+def _only_optuna(tables: set[str]) -> bool:
+    # Optuna's storage may have created its tables first in a shared database.
+    return all(name.startswith(("studies", "study_", "trials", "trial_", "version_info", "alembic_version")) for name in tables)

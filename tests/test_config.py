@@ -1,0 +1,105 @@
+"""Specs and experiments.yaml: validation names the field; grids, overrides and seeds expand right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlx.config import expand, get_experiment, load_experiments, parse_override
+from nlx.errors import SpecError
+from nlx.specs import RunSpec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_repository_experiments_file_is_valid():
+    experiments = load_experiments(REPO / "experiments.yaml")
+    quickstart = experiments["quickstart"]
+    specs = expand("quickstart", quickstart)
+    # The quickstart contract: rate 0.4 in the base, a grid over sym/asym, 3 seeds.
+    assert {(s.noise.type, s.noise.rate) for s in specs} == {("sym", 0.4), ("asym", 0.4)}
+    assert sorted({s.seed for s in specs}) == [0, 1, 2]
+    assert len(specs) == 6
+    for name, experiment in experiments.items():
+        assert expand(name, experiment)
+
+
+def test_grid_override_replaces_axis_and_base_override_sets_value(experiments_file):
+    experiment = get_experiment("tiny", experiments_file)
+    specs = expand("tiny", experiment, [parse_override("noise.type=asym"), parse_override("noise.rate=0.6")])
+    assert [(s.noise.type, s.noise.rate) for s in specs] == [("asym", 0.6)]
+    specs = expand("tiny", experiment, [parse_override("train.epochs=5")], seeds=3)
+    assert len(specs) == 6 and {s.train.epochs for s in specs} == {5}
+    assert [s.seed for s in specs] == [0, 1, 2, 0, 1, 2]
+
+
+def test_overrides_are_typed_from_yaml():
+    assert parse_override("noise.rate=0.6").value == 0.6
+    assert parse_override("model.hidden=[64, 32]").value == [64, 32]
+    assert parse_override("method.name=ce").value == "ce"
+    with pytest.raises(SpecError, match="KEY=VALUE"):
+        parse_override("noise.rate")
+    with pytest.raises(SpecError, match="unknown field"):
+        parse_override("nois.rate=0.4")
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ("noise.rate=1.0", "noise.rate"),
+        ("noise.rate=-0.1", "noise.rate"),
+        ("noise.rate=abc", "noise.rate"),
+        ("noise.type=gaussian", "noise.type"),
+        ("noise.rat=0.4", "noise.rat"),
+        ("train.epochs=0", "train.epochs"),
+        ("train.lr=fast", "train.lr"),
+        ("data.name=imagenet", "data.name"),
+        ("model.arch=transformer", "model.arch"),
+        ("method.name=magic", "method"),
+        ("method.params.label_smoothing=2", "method.params.label_smoothing"),
+        ("method.params.nonsense=1", "method.params.nonsense"),
+    ],
+)
+def test_bad_override_names_the_field(experiments_file, override, field):
+    experiment = get_experiment("tiny", experiments_file)
+    with pytest.raises(SpecError) as error:
+        expand("tiny", experiment, [parse_override(override)])
+    assert field in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_method_params_are_stored_with_defaults_filled():
+    spec = RunSpec.model_validate({"method": {"name": "ce"}})
+    assert spec.method.params == {"label_smoothing": 0.0}
+
+
+def test_spec_hashes_group_seeds():
+    a, b = RunSpec(seed=0), RunSpec(seed=1)
+    assert a.config_hash() == b.config_hash()
+    assert a.spec_hash() != b.spec_hash()
+    assert RunSpec(experiment="x").spec_hash() == RunSpec(experiment="y").spec_hash()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tiny: [\n", "malformed YAML"),
+        ("- a\n- b\n", "mapping of experiment names"),
+        ("tiny:\n  noise: {rate: 0.4}\n  epochs: 3\n", "tiny.epochs: unknown field"),
+        ("tiny:\n  seeds: 0\n", "tiny.seeds"),
+        ("tiny:\n  grid: {noise.type: []}\n", "tiny.grid"),
+    ],
+)
+def test_bad_files_are_refused_with_a_location(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message.replace(".", r"\.")):
+        load_experiments(path)
+
+
+def test_bad_grid_value_names_the_cell(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text("g:\n  grid: {noise.rate: [0.2, 1.5]}\n")
+    with pytest.raises(SpecError, match=r"noise\.rate.*grid cell noise\.rate=1\.5"):
+        expand("g", get_experiment("g", path))
