@@ -10,6 +10,7 @@ import io
 import random
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -142,19 +143,35 @@ def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, flo
     return dict(zip(keys, values))
 
 
-def serialise_checkpoint(method: Method, epoch: int, best: BestTracker, generator: torch.Generator) -> bytes:
-    """Everything needed to continue the run, in a form `torch.load(weights_only=True)` accepts."""
+def training_state(method: Method, epoch: int, best: BestTracker, generator: torch.Generator) -> dict[str, Any]:
+    """A snapshot (tensors copied) of everything needed to continue the run, in types that
+    `torch.load(weights_only=True)` accepts."""
     _, keys, position, has_gauss, cached = np.random.get_state()
     state = {
         "epoch": epoch,
         "method": method.state_dict(),
-        "best": vars(best),
+        "best": dict(vars(best)),
         "rng": {
             "torch": torch.get_rng_state(),
             "batches": generator.get_state(),
             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": position, "has_gauss": has_gauss, "cached": cached},
         },
     }
+    return clone_tree(state)
+
+
+def clone_tree(obj: Any) -> Any:
+    """Copy the tensors of a nested dict/list state (5x cheaper than copy.deepcopy)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {key: clone_tree(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(clone_tree(value) for value in obj)
+    return obj
+
+
+def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.getvalue()
@@ -166,40 +183,79 @@ def load_checkpoint(blob: bytes) -> dict[str, Any]:
 
 
 @dataclass
-class StepAccumulator:
-    """Sums of per-step scalars on the device; read once per epoch (no per-step host sync)."""
+class Checkpointer:
+    """Which checkpoints an epoch writes.
 
-    device: torch.device
-    sums: dict[str, torch.Tensor] = field(default_factory=dict)
-    count: int = 0
-    steps: int = 0
-    first_bad_step: torch.Tensor | None = None
+    `last` is written once `every_s` seconds have passed since the previous write, and at the
+    final epoch. `best` is serialised when validation improves but written together with `last`,
+    so the stored pair is always consistent and a fast run does not spend its time writing blobs.
+    """
+
+    every_s: float
+    written_at: float = field(default_factory=time.perf_counter)
+    pending_best: dict[str, Any] | None = None
+
+    def blobs(self, snapshot: Callable[[], dict[str, Any]], improved: bool, final: bool) -> list[tuple[str, bytes]]:
+        now = time.perf_counter()
+        due = final or now - self.written_at >= self.every_s
+        if not (due or improved):
+            return []
+        state = snapshot()  # a copy in memory is cheap; serialising is what costs
+        if improved:
+            self.pending_best = state
+        if not due:
+            return []
+        self.written_at = now
+        blob = serialise_checkpoint(state)
+        written = [("last", blob)]
+        if self.pending_best is not None:
+            best = blob if self.pending_best is state else serialise_checkpoint(self.pending_best)
+            written.append(("best", best))
+            self.pending_best = None
+        return written
+
+
+@dataclass
+class StepAccumulator:
+    """Per-step scalars kept as device tensors and reduced once per epoch: no host sync per step.
+
+    A non-finite loss is found by looking at the recent losses every NONFINITE_CHECK_EVERY steps
+    (one sync each time) and at the end of the epoch; the exact step is reported.
+    """
+
+    values: dict[str, list[torch.Tensor]] = field(default_factory=dict)
+    sizes: list[int] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def steps(self) -> int:
+        return len(self.sizes)
 
     def add(self, values: dict[str, torch.Tensor], batch_size: int) -> None:
         for key, value in values.items():
-            weighted = value.detach().float() * batch_size
-            self.sums[key] = self.sums[key] + weighted if key in self.sums else weighted
-        loss = values["loss"].detach()
-        bad = ~torch.isfinite(loss)
-        step = torch.tensor(self.steps, device=self.device)
-        if self.first_bad_step is None:
-            self.first_bad_step = torch.full((), -1, device=self.device)
-        self.first_bad_step = torch.where(bad & (self.first_bad_step < 0), step, self.first_bad_step)
-        self.count += batch_size
-        self.steps += 1
+            self.values.setdefault(key, []).append(value.detach())
+        self.sizes.append(batch_size)
 
     def bad_step(self) -> int | None:
-        if self.first_bad_step is None:
+        """The first step since the last check whose loss is not finite, if any."""
+        recent = self.values.get("loss", [])[self.checked :]
+        if not recent:
             return None
-        step = int(self.first_bad_step.item())
-        return step if step >= 0 else None
+        finite = torch.isfinite(torch.stack(recent).float())
+        if bool(finite.all()):
+            self.checked = len(self.sizes)
+            return None
+        return self.checked + int((~finite).nonzero()[0, 0])
 
     def means(self) -> dict[str, float]:
-        keys = list(self.sums)
-        if not keys:
+        """Sample-weighted means (the last batch of an epoch may be short)."""
+        if not self.sizes:
             return {}
-        values = (torch.stack([self.sums[k] for k in keys]) / max(self.count, 1)).tolist()
-        return dict(zip(keys, values))
+        keys = list(self.values)
+        device = self.values[keys[0]][0].device
+        weights = torch.tensor(self.sizes, dtype=torch.float32, device=device)
+        sums = torch.stack([torch.stack(self.values[k]).float() @ weights for k in keys])
+        return dict(zip(keys, (sums / weights.sum()).tolist()))
 
 
 def step_metric_name(method: Method, key: str) -> str:
@@ -223,17 +279,19 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
     method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
     method.setup()
     stages = method.stages()
+    total_epochs = sum(stage.epochs for stage in stages)
     if reporter:
-        reporter.start(run_id, spec, sum(stage.epochs for stage in stages))
+        reporter.start(run_id, spec, total_epochs)
 
     best, epoch = BestTracker(), 0
+    checkpointer = Checkpointer(spec.train.checkpoint_every_s)
     for stage in stages:
         method.stage = stage
         for _ in range(stage.epochs):
             started = time.perf_counter()
             extra = method.start_epoch(epoch)
             method.train_mode(True)
-            steps = StepAccumulator(device)
+            steps = StepAccumulator()
             for batch in ctx.train_batches():
                 steps.add(method.train_step(batch), len(batch.y))
                 if steps.steps % NONFINITE_CHECK_EVERY == 0 and steps.bad_step() is not None:
@@ -249,7 +307,8 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
             improved = best.update(epoch, metrics["val/acc"], metrics["test/acc"])
             metrics["time/epoch_s"] = time.perf_counter() - started
 
-            checkpoint = serialise_checkpoint(method, epoch, best, generator)
+            final = epoch == total_epochs - 1
+            blobs = checkpointer.blobs(lambda: training_state(method, epoch, best, generator), improved, final)
             T_hat = method.transition_matrix()
             store.log_epoch(
                 run_id,
@@ -261,7 +320,7 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
                     "best_val_test_acc": best.test_acc,
                     "last_test_acc": metrics["test/acc"],
                 },
-                checkpoints=[("last", checkpoint)] + ([("best", checkpoint)] if improved else []),
+                checkpoints=blobs,
                 matrices=[] if T_hat is None else [
                     {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.name,
                      "error": estimation_error(T_hat, prepared.noise.T)}

@@ -13,13 +13,18 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, Select, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 import nlx
 from nlx.errors import StoreError
 from nlx.specs import RunSpec
 from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, TransitionMatrix, utcnow
+
+
+EPOCH_METRICS = EpochMetric.__table__
+RUNS = Run.__table__
 
 
 @dataclass(frozen=True)
@@ -142,15 +147,15 @@ class Store:
         """Everything one epoch produced, in one transaction: metrics, summary, checkpoints, T."""
         key_ids = self._metric_key_ids(metrics)
         with self.session.begin() as session:
-            session.add_all(
-                EpochMetric(run_id=run_id, key_id=key_ids[key], epoch=epoch, value=_finite_or_none(value))
-                for key, value in metrics.items()
+            # Core statements on the tables: the ORM's bookkeeping costs more than these rows.
+            connection = session.connection()
+            rows = [{"run_id": run_id, "key_id": key_ids[key], "epoch": epoch, "value": _finite_or_none(value)}
+                    for key, value in metrics.items()]
+            if rows:  # an empty executemany would insert one row of NULLs
+                connection.execute(EPOCH_METRICS.insert(), rows)
+            connection.execute(
+                RUNS.update().where(RUNS.c.id == run_id).values(epochs_done=epoch + 1, heartbeat_at=utcnow(), **summary)
             )
-            run = session.get(Run, run_id)
-            run.epochs_done = epoch + 1
-            run.heartbeat_at = utcnow()
-            for field, value in summary.items():
-                setattr(run, field, value)
             for tag, blob in checkpoints:
                 self._put_checkpoint(session, run_id, tag, epoch, blob)
             for matrix in matrices:
@@ -183,18 +188,19 @@ class Store:
         )
 
     def _metric_key_ids(self, names: Iterable[str]) -> dict[str, int]:
-        missing = [name for name in names if name not in self._key_ids]
+        missing = list(dict.fromkeys(name for name in names if name not in self._key_ids))
         if missing:
+            # Another process may insert the same names at the same time: ON CONFLICT DO NOTHING
+            # (SQLite and PostgreSQL both have it), then read back whoever's ids won.
+            dialect_insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
             with self.session.begin() as session:
-                known = dict(session.execute(select(MetricKey.name, MetricKey.id).where(MetricKey.name.in_(missing))).all())
-                for name in set(missing) - set(known):
-                    try:
-                        with session.begin_nested():  # another process may insert it first
-                            session.add(MetricKey(name=name))
-                    except IntegrityError:
-                        pass
-                session.flush()
-                self._key_ids.update(session.execute(select(MetricKey.name, MetricKey.id).where(MetricKey.name.in_(missing))).all())
+                connection = session.connection()
+                connection.execute(
+                    dialect_insert(MetricKey.__table__).on_conflict_do_nothing(), [{"name": name} for name in missing]
+                )
+                self._key_ids.update(
+                    connection.execute(select(MetricKey.name, MetricKey.id).where(MetricKey.name.in_(missing))).all()
+                )
         return self._key_ids
 
     # --- reads ---------------------------------------------------------------------------
