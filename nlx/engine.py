@@ -171,6 +171,17 @@ def clone_tree(obj: Any) -> Any:
     return obj
 
 
+def selection_metrics(selected: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
+    """How well a method's "clean" selection matches the truth: precision (share of selected
+    samples whose label is clean), recall (share of clean samples selected), selected fraction."""
+    clean = ~flipped
+    hits = (selected & clean).sum().float()
+    values = torch.stack([
+        hits / selected.sum().clamp(min=1), hits / clean.sum().clamp(min=1), selected.float().mean()
+    ]).tolist()
+    return dict(zip(("select/precision", "select/recall", "select/fraction"), values))
+
+
 def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -303,6 +314,8 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
 
             metrics = {step_metric_name(method, k): v for k, v in steps.means().items()}
             metrics |= evaluate(method, data, spec.train.eval_batch_size)
+            if (selected := method.clean_selection()) is not None:
+                metrics |= selection_metrics(selected.to(device), data.flipped)
             metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}
             improved = best.update(epoch, metrics["val/acc"], metrics["test/acc"])
             metrics["time/epoch_s"] = time.perf_counter() - started

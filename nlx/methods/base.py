@@ -100,6 +100,13 @@ class Method:
         """(B, C) logits for evaluation."""
         raise NotImplementedError
 
+    def clean_selection(self) -> torch.Tensor | None:
+        """(n_train,) bool over training positions (`batch.idx`): the samples the method trained
+        on as clean this epoch (Co-teaching's small-loss set, DivideMix's labelled set), or None.
+        The engine scores it against the flip mask as `select/precision`, `select/recall` and
+        `select/fraction`; the method itself never sees the mask."""
+        return None
+
     def transition_matrix(self) -> np.ndarray | None:
         """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
         return None

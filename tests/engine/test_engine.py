@@ -150,3 +150,24 @@ def test_best_checkpoint_restores_the_best_epoch_model(store):
     method.setup()
     method.load_state_dict(state["method"])
     assert evaluate(method, data, 512)["test/acc"] == pytest.approx(run.best_val_test_acc)
+
+
+@register_method("_select_small_loss")
+class SelectHalf(CrossEntropy):
+    """CE that reports its first half of the training set as 'clean' (a fixed, known selection)."""
+
+    def clean_selection(self):
+        selected = torch.zeros(self.ctx.train_size, dtype=torch.bool)
+        selected[: self.ctx.train_size // 2] = True
+        return selected
+
+
+def test_selection_quality_is_scored_against_the_flip_mask(store):
+    [outcome] = execute_runs([tiny_spec(method={"name": "_select_small_loss"}, train={"epochs": 1})], store)
+    flipped = store.labels(outcome.run_id)["flip_mask"]
+    half = len(flipped) // 2
+    clean_selected = (~flipped[:half]).sum()
+    metrics = {k: v for _, k, _, v in store.metrics([outcome.run_id]) if k.startswith("select/")}
+    assert metrics["select/precision"] == pytest.approx(clean_selected / half)
+    assert metrics["select/recall"] == pytest.approx(clean_selected / (~flipped).sum())
+    assert metrics["select/fraction"] == pytest.approx(half / len(flipped))
