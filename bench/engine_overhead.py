@@ -50,11 +50,7 @@ def nlx_epoch_seconds(spec: RunSpec, store: Store) -> float:
 def handwritten_epoch_seconds(spec: RunSpec) -> float:
     """The same model, data, batch order and per-epoch evaluations, written out by hand."""
     started = time.perf_counter()
-    prepared = prepare_data(spec)
-    seed_everything(spec.seed)
-    data = DeviceData.from_prepared(prepared, torch.device("cpu"))
-    model = build_model(spec.model, prepared.view_shapes, prepared.num_classes)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum, weight_decay=spec.train.weight_decay)
+    data, model, opt = hand_setup(spec)
     generator = torch.Generator().manual_seed(spec.seed)
     x, y = data.train_views[0], data.train_noisy
     for _ in range(spec.train.epochs):
@@ -100,35 +96,27 @@ def batching_seconds(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple
     return tensor_time, time.perf_counter() - started
 
 
-def dataloader_epoch_seconds(spec: RunSpec) -> float:
-    """The hand-written loop again, but fed by a DataLoader: what nlx's batching saves end to end."""
+def hand_setup(spec: RunSpec):
+    """Data on the device, a fresh model and its optimizer: the hand-written loops' common start."""
     prepared = prepare_data(spec)
     seed_everything(spec.seed)
     data = DeviceData.from_prepared(prepared, torch.device("cpu"))
     model = build_model(spec.model, prepared.view_shapes, prepared.num_classes)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum)
-    loader = DataLoader(TensorDataset(data.train_views[0], data.train_noisy), batch_size=spec.train.batch_size, shuffle=True)
-    started = time.perf_counter()
-    for _ in range(spec.train.epochs):
-        for xb, yb in loader:
-            loss = F.cross_entropy(model([xb]), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return (time.perf_counter() - started) / spec.train.epochs
+    opt = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum, weight_decay=spec.train.weight_decay)
+    return data, model, opt
 
 
-def tensor_loop_epoch_seconds(spec: RunSpec) -> float:
-    prepared = prepare_data(spec)
-    seed_everything(spec.seed)
-    data = DeviceData.from_prepared(prepared, torch.device("cpu"))
-    model = build_model(spec.model, prepared.view_shapes, prepared.num_classes)
-    opt = torch.optim.SGD(model.parameters(), lr=spec.train.lr, momentum=spec.train.momentum)
+def training_epoch_seconds(spec: RunSpec, use_dataloader: bool) -> float:
+    """Training only (no evaluation), fed by nlx's tensor batches or by a DataLoader."""
+    data, model, opt = hand_setup(spec)
+    x, y = data.train_views[0], data.train_noisy
     generator = torch.Generator().manual_seed(0)
+    loader = DataLoader(TensorDataset(x, y), batch_size=spec.train.batch_size, shuffle=True, generator=generator)
     started = time.perf_counter()
     for _ in range(spec.train.epochs):
-        for batch in iterate_batches(data.train_views, data.train_noisy, spec.train.batch_size, generator):
-            loss = F.cross_entropy(model(batch.views), batch.y)
+        batches = loader if use_dataloader else ((b.views[0], b.y) for b in iterate_batches([x], y, spec.train.batch_size, generator))
+        for xb, yb in batches:
+            loss = F.cross_entropy(model([xb]), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -161,7 +149,7 @@ def main() -> None:
     batch_pairs = [batching_seconds(x, y, spec.train.batch_size) for _ in range(20)]
     tensor_s = statistics.median(t for t, _ in batch_pairs)
     loader_s = statistics.median(d for _, d in batch_pairs)
-    loops = [(tensor_loop_epoch_seconds(spec), dataloader_epoch_seconds(spec)) for _ in range(args.repeats)]
+    loops = [(training_epoch_seconds(spec, False), training_epoch_seconds(spec, True)) for _ in range(args.repeats)]
     loop_tensor_s = statistics.median(t for t, _ in loops)
     loop_loader_s = statistics.median(d for _, d in loops)
 

@@ -206,7 +206,8 @@ class Checkpointer:
     written_at: float = field(default_factory=time.perf_counter)
     pending_best: dict[str, Any] | None = None
 
-    def blobs(self, snapshot: Callable[[], dict[str, Any]], improved: bool, final: bool) -> list[tuple[str, bytes]]:
+    def blobs(self, snapshot: Callable[[], dict[str, Any]], improved: bool, final: bool) -> list[tuple[str, int, bytes]]:
+        """(tag, epoch the state is from, bytes) of the checkpoints to write this epoch."""
         now = time.perf_counter()
         due = final or now - self.written_at >= self.every_s
         if not (due or improved):
@@ -218,10 +219,10 @@ class Checkpointer:
             return []
         self.written_at = now
         blob = serialise_checkpoint(state)
-        written = [("last", blob)]
+        written = [("last", state["epoch"], blob)]
         if self.pending_best is not None:
             best = blob if self.pending_best is state else serialise_checkpoint(self.pending_best)
-            written.append(("best", best))
+            written.append(("best", self.pending_best["epoch"], best))
             self.pending_best = None
         return written
 

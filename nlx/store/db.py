@@ -69,11 +69,21 @@ def current_revision(engine: Engine) -> str | None:
         return context.get_current_revision()
 
 
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
+
+
+def newer_schema_error(url: str, revision: str) -> StoreError:
+    return StoreError(f"{url}: database schema {revision} is newer than this nlx (which knows up to {head_revision()}); upgrade nlx")
+
+
 def upgrade(url: str) -> tuple[str | None, str]:
     """Migrate the database to the newest schema; returns (revision before, revision after)."""
     engine = make_engine(url)
     try:
         before = current_revision(engine)
+        if before is not None and before not in known_revisions():
+            raise newer_schema_error(url, before)
         with engine.begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
@@ -121,11 +131,8 @@ def _check_schema(engine: Engine, url: str, create: bool) -> None:
     current, head = current_revision(engine), head_revision()
     if current == head:
         return
-    known = {script.revision for script in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()}
-    if current not in known:
-        raise StoreError(
-            f"{url}: database schema {current} is newer than this nlx (which knows up to {head}); upgrade nlx"
-        )
+    if current not in known_revisions():
+        raise newer_schema_error(url, current)
     raise StoreError(f"{url}: database schema {current} is older than this nlx ({head}); run `nlx db upgrade`")
 
 

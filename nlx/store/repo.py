@@ -141,7 +141,7 @@ class Store:
         epoch: int,
         metrics: dict[str, float],
         summary: dict[str, Any],
-        checkpoints: Iterable[tuple[str, bytes]] = (),
+        checkpoints: Iterable[tuple[str, int, bytes]] = (),  # (tag, epoch of the state, bytes)
         matrices: Iterable[dict[str, Any]] = (),
     ) -> None:
         """Everything one epoch produced, in one transaction: metrics, summary, checkpoints, T."""
@@ -156,8 +156,8 @@ class Store:
             connection.execute(
                 RUNS.update().where(RUNS.c.id == run_id).values(epochs_done=epoch + 1, heartbeat_at=utcnow(), **summary)
             )
-            for tag, blob in checkpoints:
-                self._put_checkpoint(session, run_id, tag, epoch, blob)
+            for tag, state_epoch, blob in checkpoints:
+                self._put_checkpoint(session, run_id, tag, state_epoch, blob)
             for matrix in matrices:
                 self._add_matrix(session, run_id, epoch=epoch, **matrix)
 

@@ -140,6 +140,7 @@ def test_best_checkpoint_restores_the_best_epoch_model(store):
     run = store.get_run(outcome.run_id)
     state = load_checkpoint(store.load_checkpoint(run.id, "best"))
     assert state["epoch"] == run.best_val_epoch
+    assert dict((tag, epoch) for tag, epoch, _, _ in store.checkpoints(run.id)) == {"best": run.best_val_epoch, "last": 3}
 
     from nlx.context import MethodContext
 

@@ -79,3 +79,11 @@ def test_upgrade_is_idempotent(db_path):
     url = resolve_url(str(db_path))
     assert upgrade(url) == (None, head_revision())
     assert upgrade(url) == (head_revision(), head_revision())
+
+
+def test_upgrade_refuses_a_newer_database(db_path):
+    open_db(str(db_path), create=True).dispose()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff9999'")
+    with pytest.raises(StoreError, match="newer than this nlx"):
+        upgrade(resolve_url(str(db_path)))
