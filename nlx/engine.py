@@ -25,7 +25,7 @@ from nlx.methods import get_method
 from nlx.methods.base import Method
 from nlx.specs import RunSpec
 from nlx.store.models import ESTIMATED_T
-from nlx.store.repo import Store
+from nlx.store.repo import HEARTBEAT_EVERY_S, Store
 
 NONFINITE_CHECK_EVERY = 50  # steps between host syncs that look for a non-finite loss
 
@@ -300,7 +300,7 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
     for stage in stages:
         method.stage = stage
         for _ in range(stage.epochs):
-            started = time.perf_counter()
+            started = beat = time.perf_counter()
             extra = method.start_epoch(epoch)
             method.train_mode(True)
             steps = StepAccumulator()
@@ -308,6 +308,9 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
                 steps.add(method.train_step(batch), len(batch.y))
                 if steps.steps % NONFINITE_CHECK_EVERY == 0 and steps.bad_step() is not None:
                     break
+                if time.perf_counter() - beat > HEARTBEAT_EVERY_S:  # long epochs: stay visibly alive
+                    store.heartbeat(run_id)
+                    beat = time.perf_counter()
             if (bad := steps.bad_step()) is not None:
                 raise TrainingDiverged(f"non-finite loss at epoch {epoch} step {bad} (stage {stage.name})")
             lr = method.learning_rate()  # before end_epoch steps the scheduler: the lr this epoch used

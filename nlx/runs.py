@@ -7,9 +7,11 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
 from nlx.engine import Reporter, pick_device, train_run
+from nlx.reports.export import flatten
 from nlx.specs import RunSpec
 from nlx.store.repo import Store
 
@@ -29,6 +31,17 @@ def plan_runs(name: str, config: Path, overrides: list[str], seeds: int | None =
     for spec in specs:
         pick_device(spec.train.device)  # a missing CUDA is a bad argument, found before any write
     return specs
+
+
+def stored_spec(store: Store, run_id: int) -> RunSpec:
+    """The exact spec a run was made from (not today's experiments.yaml): what `rerun` replays."""
+    return RunSpec.model_validate_json(store.get_run(run_id).spec_json)
+
+
+def spec_differences(a: RunSpec, b: RunSpec) -> list[tuple[str, Any, Any]]:
+    """(dotted field, value in a, value in b) for every field where two specs differ."""
+    left, right = flatten(a.model_dump(mode="json")), flatten(b.model_dump(mode="json"))
+    return [(key, left.get(key), right.get(key)) for key in sorted(left.keys() | right.keys()) if left.get(key) != right.get(key)]
 
 
 def execute_runs(

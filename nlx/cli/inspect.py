@@ -13,7 +13,7 @@ from rich.table import Table
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.store.db import open_db
 from nlx.store.models import ESTIMATED_T, TRUE_T
-from nlx.store.repo import RunFilter, Store
+from nlx.store.repo import RunFilter, Store, display_status
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +43,7 @@ def list_runs(
         table = Table("id", "experiment", "status", "dataset", "model", "method", "noise", "real", "seed", "epochs", "best-val test", "last test", "created")
         for run in store.runs(where):
             table.add_row(
-                str(run.id), run.experiment, run.status, run.dataset, run.model, run.method, run.noise,
+                str(run.id), run.experiment, display_status(run), run.dataset, run.model, run.method, run.noise,
                 "" if run.realised_noise_rate is None else f"{run.realised_noise_rate:.3f}",
                 str(run.seed), str(run.epochs_done), _percent(run.best_val_test_acc), _percent(run.last_test_acc),
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -76,7 +76,7 @@ def show(
     """A run's spec, realised noise, transition matrices, summary and checkpoints."""
     with Store(open_db(db)) as store:
         run = store.get_run(run_id)
-        console.print(f"[bold]run {run.id}[/]  {run.experiment}  status [bold]{run.status}[/]  seed {run.seed}  nlx {run.nlx_version}")
+        console.print(f"[bold]run {run.id}[/]  {run.experiment}  status [bold]{display_status(run)}[/]  seed {run.seed}  nlx {run.nlx_version}")
         if run.error:
             console.print(f"[red]error:[/] {run.error.splitlines()[0]}", highlight=False)
         console.print(yaml.safe_dump(json.loads(run.spec_json), sort_keys=False).rstrip(), highlight=False)

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.cli.progress import RunProgress, make_progress
 from nlx.config import DEFAULT_CONFIG, expand, load_experiments
-from nlx.runs import execute_runs, plan_runs
+from nlx.engine import pick_device
+from nlx.runs import execute_runs, plan_runs, spec_differences, stored_spec
+from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
 
@@ -19,7 +22,12 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiments 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("rerun")(rerun)
+    app.command("diff")(diff)
     app.command("validate")(validate)
+
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 
 
 @handle_errors
@@ -30,7 +38,7 @@ def run(
     config: ConfigOption = DEFAULT_CONFIG,
     db: DbOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (overrides train.device)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run an experiment: every grid cell times every seed, one stored run each.
 
@@ -43,17 +51,57 @@ def run(
     specs = plan_runs(name, config, overrides, seeds)  # validates everything before any write
     with Store(open_db(db, create=True)) as store:
         console.print(f"{name}: {len(specs)} run(s) -> {store.engine.url.render_as_string(hide_password=True)}")
-        if quiet:
-            outcomes = execute_runs(specs, store)
-        else:
-            with make_progress() as progress:
-                outcomes = execute_runs(specs, store, lambda: RunProgress(progress))
-        failed = [o for o in outcomes if o.status != "finished"]
-        for outcome in failed:
-            console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
-        console.print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
-        if failed:
-            raise typer.Exit(1)
+        execute_and_report(specs, store, quiet)
+
+
+def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
+    """Run specs with progress bars, print a summary, exit 1 when any run failed."""
+    if quiet:
+        outcomes = execute_runs(specs, store)
+    else:
+        with make_progress() as progress:
+            outcomes = execute_runs(specs, store, lambda: RunProgress(progress))
+    failed = [o for o in outcomes if o.status != "finished"]
+    for outcome in failed:
+        console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
+    console.print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
+    if failed:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def rerun(
+    run_id: Annotated[int, typer.Argument(help="run to reproduce (see `nlx ls`)")],
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run again from a run's stored spec (not from today's experiments file), as a new run.
+
+    On the CPU the new run reproduces the old one's metrics exactly.
+    """
+    with Store(open_db(db)) as store:
+        spec = stored_spec(store, run_id)
+        pick_device(spec.train.device)  # a run made on a GPU machine: say so before writing
+        console.print(f"rerun of run {run_id} ({spec.experiment})")
+        execute_and_report([spec], store, quiet)
+
+
+@handle_errors
+def diff(
+    run_a: Annotated[int, typer.Argument(help="first run id")],
+    run_b: Annotated[int, typer.Argument(help="second run id")],
+    db: DbOption = None,
+) -> None:
+    """Print only the spec fields in which two runs differ."""
+    with Store(open_db(db)) as store:
+        differences = spec_differences(stored_spec(store, run_a), stored_spec(store, run_b))
+    if not differences:
+        console.print(f"runs {run_a} and {run_b} have identical specs")
+        return
+    table = Table("field", f"run {run_a}", f"run {run_b}")
+    for key, left, right in differences:
+        table.add_row(key, str(left), str(right))
+    console.print(table)
 
 
 @handle_errors

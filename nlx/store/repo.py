@@ -6,9 +6,11 @@ import hashlib
 import io
 import json
 import math
+import os
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -54,6 +56,21 @@ class RunFilter:
         if self.noise:
             query = query.where(Run.noise.in_(list(self.noise)))
         return query
+
+
+# A running run beats its heart at least every HEARTBEAT_EVERY_S; one silent for STALE_AFTER_S
+# has crashed (killed, machine lost) and is reported as stale rather than running.
+HEARTBEAT_EVERY_S = 30.0
+STALE_AFTER_S = float(os.environ.get("NLX_STALE_AFTER_S", 300))
+
+
+def display_status(run: Run, now: datetime | None = None) -> str:
+    """The run's status, with `stale` for a `running` run whose heartbeat has stopped."""
+    if run.status == "running" and run.heartbeat_at is not None:
+        silent = ((now or utcnow()) - run.heartbeat_at).total_seconds()
+        if silent > STALE_AFTER_S:
+            return "stale"
+    return run.status
 
 
 def array_bytes(array: np.ndarray) -> bytes:
@@ -160,6 +177,10 @@ class Store:
                 self._put_checkpoint(session, run_id, tag, state_epoch, blob)
             for matrix in matrices:
                 self._add_matrix(session, run_id, epoch=epoch, **matrix)
+
+    def heartbeat(self, run_id: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(RUNS.update().where(RUNS.c.id == run_id).values(heartbeat_at=utcnow()))
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
         with self.session.begin() as session:

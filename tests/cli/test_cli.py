@@ -185,3 +185,39 @@ def test_a_failed_run_exits_1_and_the_rest_still_run(cli, tmp_path, db_path):
         rows = connection.execute("SELECT status, error FROM runs ORDER BY id").fetchall()
     assert [status for status, _ in rows] == ["failed", "finished"]
     assert "non-finite loss at epoch" in rows[0][1]
+
+
+def test_rerun_reproduces_metrics_from_the_stored_spec(cli, experiments_file, db_path):
+    assert cli("run", "tiny", "noise.type=sym", "--config", experiments_file, "--db", db_path, "-q").exit_code == 0
+    # Editing the experiments file afterwards must not change what a rerun does.
+    experiments_file.write_text(experiments_file.read_text().replace("epochs: 2", "epochs: 5"))
+    assert cli("rerun", "1", "--db", db_path, "-q").exit_code == 0
+    with sqlite3.connect(db_path) as connection:
+        rows = connection.execute(
+            "SELECT run_id, k.name, epoch, value FROM epoch_metrics JOIN metric_keys k ON k.id = key_id "
+            "WHERE k.name NOT LIKE 'time/%' ORDER BY k.name, epoch"
+        ).fetchall()
+        specs = connection.execute("SELECT spec_hash FROM runs ORDER BY id").fetchall()
+    first = [(k, e, v) for r, k, e, v in rows if r == 1]
+    second = [(k, e, v) for r, k, e, v in rows if r == 2]
+    assert first and first == second
+    assert specs[0] == specs[1]
+
+
+def test_diff_prints_only_differing_fields(cli, populated_db):
+    result = cli("diff", "1", "2", "--db", populated_db)
+    assert result.exit_code == 0
+    assert "noise.type" in result.output and "asym" in result.output
+    assert "train.lr" not in result.output and "data.name" not in result.output
+    assert "identical" in cli("diff", "1", "1", "--db", populated_db).output
+
+
+def test_a_running_run_without_heartbeat_is_reported_stale(cli, populated_db, tmp_path):
+    db = tmp_path / "copy.db"
+    db.write_bytes(populated_db.read_bytes())
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE runs SET status = 'running', heartbeat_at = datetime('now', '-1 day') WHERE id = 1")
+        connection.execute("UPDATE runs SET status = 'running', heartbeat_at = datetime('now') WHERE id = 2")
+    listing = cli("ls", "--db", db).output
+    lines = {line.split()[1]: line for line in listing.splitlines() if line.split()[1:2] in (["1"], ["2"])}
+    assert "stale" in lines["1"] and "running" in lines["2"]
