@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from collections.abc import Callable
@@ -34,10 +35,14 @@ class TrainingDiverged(NlxError):
     exit_code = 1
 
 
+class RunInterrupted(Exception):
+    """A stop was requested (SIGINT/SIGTERM); the last completed epoch has been checkpointed."""
+
+
 class Reporter(Protocol):
     """Progress display; the engine works without one (`--quiet`)."""
 
-    def start(self, run_id: int, spec: RunSpec, total_epochs: int) -> None: ...
+    def start(self, run_id: int, spec: RunSpec, total_epochs: int, done: int = 0) -> None: ...
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None: ...
     def end(self, status: str) -> None: ...
 
@@ -188,6 +193,18 @@ def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def restore_training_state(state: dict[str, Any], method: Method, best: BestTracker, generator: torch.Generator) -> int:
+    """Put a run back where a checkpoint left it; returns the epoch the checkpoint ended."""
+    method.load_state_dict(state["method"])
+    vars(best).update(state["best"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["batches"])
+    numpy = rng["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["cached"]))
+    return int(state["epoch"])
+
+
 def load_checkpoint(blob: bytes) -> dict[str, Any]:
     """Safe load: no code runs from a checkpoint (weights_only); the store checked its sha256."""
     return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
@@ -198,30 +215,34 @@ class Checkpointer:
     """Which checkpoints an epoch writes.
 
     `last` is written once `every_s` seconds have passed since the previous write, and at the
-    final epoch. `best` is serialised when validation improves but written together with `last`,
-    so the stored pair is always consistent and a fast run does not spend its time writing blobs.
+    final epoch. `best` is snapshotted in memory when validation improves and written together
+    with `last`, so the stored pair is always consistent and a fast run does not spend its time
+    writing blobs. The latest epoch-end snapshot is kept too: an interrupted run writes it.
     """
 
     every_s: float
     written_at: float = field(default_factory=time.perf_counter)
+    latest: dict[str, Any] | None = None
     pending_best: dict[str, Any] | None = None
 
     def blobs(self, snapshot: Callable[[], dict[str, Any]], improved: bool, final: bool) -> list[tuple[str, int, bytes]]:
         """(tag, epoch the state is from, bytes) of the checkpoints to write this epoch."""
-        now = time.perf_counter()
-        due = final or now - self.written_at >= self.every_s
-        if not (due or improved):
-            return []
-        state = snapshot()  # a copy in memory is cheap; serialising is what costs
+        self.latest = snapshot()  # a copy in memory is cheap; serialising is what costs
         if improved:
-            self.pending_best = state
-        if not due:
+            self.pending_best = self.latest
+        if final or time.perf_counter() - self.written_at >= self.every_s:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple[str, int, bytes]]:
+        """Serialise the latest snapshot as `last` (and a pending `best`) for writing now."""
+        if self.latest is None:
             return []
-        self.written_at = now
-        blob = serialise_checkpoint(state)
-        written = [("last", state["epoch"], blob)]
+        self.written_at = time.perf_counter()
+        blob = serialise_checkpoint(self.latest)
+        written = [("last", self.latest["epoch"], blob)]
         if self.pending_best is not None:
-            best = blob if self.pending_best is state else serialise_checkpoint(self.pending_best)
+            best = blob if self.pending_best is self.latest else serialise_checkpoint(self.pending_best)
             written.append(("best", self.pending_best["epoch"], best))
             self.pending_best = None
         return written
@@ -274,16 +295,26 @@ def step_metric_name(method: Method, key: str) -> str:
     return "train/loss" if key == "loss" else f"{method.name}/{key}"
 
 
-def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train one run to the end, writing every epoch. Raises on failure (the caller records it)."""
+def train_run(
+    spec: RunSpec,
+    store: Store,
+    run_id: int,
+    reporter: Reporter | None = None,
+    resume: bool = False,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Train one run to the end, writing every epoch. Raises on failure (the caller records it).
+
+    resume: continue from the run's `last` checkpoint (model, optimiser, method state, RNG
+    states, epoch); epochs after it are trained again and their rows replaced.
+    stop: when set, the current epoch is abandoned, the last completed one is checkpointed and
+    RunInterrupted is raised.
+    """
     device = pick_device(spec.train.device)
     # Data first: some loaders reseed global RNGs, and the run's own seeding must come after.
     prepared = prepare_data(spec)
     seed_everything(spec.seed)
     data = DeviceData.from_prepared(prepared, device)
-    store.start_run(
-        run_id, str(device), prepared.train.index, prepared.noise.noisy, prepared.noise.flipped, prepared.noise.T
-    )
 
     generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
     ctx = MethodContext(spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator)
@@ -292,14 +323,25 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
     method.setup()
     stages = method.stages()
     total_epochs = sum(stage.epochs for stage in stages)
-    if reporter:
-        reporter.start(run_id, spec, total_epochs)
 
-    best, epoch = BestTracker(), 0
+    best, first_epoch = BestTracker(), 0
+    if resume and (blob := store.find_checkpoint(run_id, "last")) is not None:
+        first_epoch = restore_training_state(load_checkpoint(blob), method, best, generator) + 1
+    store.start_run(
+        run_id, str(device), prepared.train.index, prepared.noise.noisy, prepared.noise.flipped, prepared.noise.T,
+        first_epoch=first_epoch,
+    )
+    if reporter:
+        reporter.start(run_id, spec, total_epochs, done=first_epoch)
+
+    epoch, metrics = 0, {}
     checkpointer = Checkpointer(spec.train.checkpoint_every_s)
     for stage in stages:
         method.stage = stage
         for _ in range(stage.epochs):
+            if epoch < first_epoch:  # trained before the interruption
+                epoch += 1
+                continue
             started = beat = time.perf_counter()
             extra = method.start_epoch(epoch)
             method.train_mode(True)
@@ -308,6 +350,9 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
                 steps.add(method.train_step(batch), len(batch.y))
                 if steps.steps % NONFINITE_CHECK_EVERY == 0 and steps.bad_step() is not None:
                     break
+                if stop is not None and stop.is_set():
+                    store.save_checkpoints(run_id, checkpointer.flush())
+                    raise RunInterrupted(f"interrupted in epoch {epoch}; resumable from epoch {epoch}")
                 if time.perf_counter() - beat > HEARTBEAT_EVERY_S:  # long epochs: stay visibly alive
                     store.heartbeat(run_id)
                     beat = time.perf_counter()
@@ -346,4 +391,4 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
             if reporter:
                 reporter.epoch(epoch, metrics)
             epoch += 1
-    return {"best_val_epoch": best.epoch, "best_val_test_acc": best.test_acc, "last_test_acc": metrics["test/acc"]}
+    return {"best_val_epoch": best.epoch, "best_val_test_acc": best.test_acc, "last_test_acc": metrics.get("test/acc")}

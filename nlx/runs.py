@@ -3,17 +3,21 @@ execute them one by one, recording failures without stopping the rest."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
-from nlx.engine import Reporter, pick_device, train_run
+from nlx.engine import Reporter, RunInterrupted, pick_device, train_run
+from nlx.errors import StoreError
 from nlx.reports.export import flatten
 from nlx.specs import RunSpec
-from nlx.store.repo import Store
+from nlx.store.repo import Store, display_status
 
 
 @dataclass(frozen=True)
@@ -44,31 +48,84 @@ def spec_differences(a: RunSpec, b: RunSpec) -> list[tuple[str, Any, Any]]:
     return [(key, left.get(key), right.get(key)) for key in sorted(left.keys() | right.keys()) if left.get(key) != right.get(key)]
 
 
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """The first SIGINT/SIGTERM asks the running run to checkpoint and stop (the event is set);
+    a second Ctrl-C interrupts at once. Outside the main thread, signals are left alone."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+        stop.signum = signum  # type: ignore[attr-defined]
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: now
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def execute_runs(
     specs: list[RunSpec],
     store: Store,
     reporter: Callable[[], Reporter | None] = lambda: None,
+    stop: threading.Event | None = None,
 ) -> list[RunOutcome]:
+    """Create and train a run per spec; after an interruption the remaining specs are not started."""
     outcomes = []
     for spec in specs:
         run_id = store.create_run(spec)
-        progress = reporter()
-        try:
-            train_run(spec, store, run_id, progress)
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted", "interrupted by the user")
-            if progress:
-                progress.end("interrupted")
-            raise
-        except Exception as error:  # noqa: BLE001  a failed run must not stop the others
-            reason = f"{type(error).__name__}: {error}"
-            store.finish_run(run_id, "failed", reason + "\n" + traceback.format_exc(limit=5))
-            outcomes.append(RunOutcome(run_id, spec, "failed", reason))
-            if progress:
-                progress.end("failed")
-            continue
-        store.finish_run(run_id, "finished")
-        outcomes.append(RunOutcome(run_id, spec, "finished"))
-        if progress:
-            progress.end("finished")
+        outcomes.append(train_and_record(spec, store, run_id, reporter(), stop=stop))
+        if outcomes[-1].status == "interrupted":
+            break
     return outcomes
+
+
+def resume_run(store: Store, run_id: int, reporter: Reporter | None = None, stop: threading.Event | None = None) -> RunOutcome:
+    """Continue a stale, interrupted or failed run in place, from its last checkpoint."""
+    run = store.get_run(run_id)
+    status = display_status(run)
+    if status not in RESUMABLE:
+        raise StoreError(f"run {run_id} is {status}; only {', '.join(sorted(RESUMABLE))} runs can be resumed")
+    spec = stored_spec(store, run_id)
+    pick_device(spec.train.device)
+    return train_and_record(spec, store, run_id, reporter, resume=True, stop=stop)
+
+
+RESUMABLE = {"stale", "interrupted", "failed", "pending"}
+
+
+def train_and_record(
+    spec: RunSpec,
+    store: Store,
+    run_id: int,
+    progress: Reporter | None,
+    resume: bool = False,
+    stop: threading.Event | None = None,
+) -> RunOutcome:
+    """Train, and record how it ended: finished, interrupted (checkpointed) or failed (reason)."""
+    try:
+        train_run(spec, store, run_id, progress, resume=resume, stop=stop)
+    except (RunInterrupted, KeyboardInterrupt) as error:
+        reason = str(error) or "interrupted by the user"
+        store.finish_run(run_id, "interrupted", reason)
+        if progress:
+            progress.end("interrupted")
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        return RunOutcome(run_id, spec, "interrupted", reason)
+    except Exception as error:  # noqa: BLE001  a failed run must not stop the others
+        reason = f"{type(error).__name__}: {error}"
+        store.finish_run(run_id, "failed", reason + "\n" + traceback.format_exc(limit=5))
+        if progress:
+            progress.end("failed")
+        return RunOutcome(run_id, spec, "failed", reason)
+    store.finish_run(run_id, "finished")
+    if progress:
+        progress.end("finished")
+    return RunOutcome(run_id, spec, "finished")

@@ -24,9 +24,9 @@ class RunProgress:
         self.progress = progress
         self.task = None
 
-    def start(self, run_id: int, spec: RunSpec, total_epochs: int) -> None:
+    def start(self, run_id: int, spec: RunSpec, total_epochs: int, done: int = 0) -> None:
         label = f"run {run_id} {spec.method.name} {spec.noise.label} seed {spec.seed}"
-        self.task = self.progress.add_task(label, total=total_epochs, info="")
+        self.task = self.progress.add_task(label, total=total_epochs, completed=done, info="")
 
     def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         info = (

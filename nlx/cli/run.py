@@ -12,7 +12,7 @@ from nlx.cli.common import DbOption, console, handle_errors
 from nlx.cli.progress import RunProgress, make_progress
 from nlx.config import DEFAULT_CONFIG, expand, load_experiments
 from nlx.engine import pick_device
-from nlx.runs import execute_runs, plan_runs, spec_differences, stored_spec
+from nlx.runs import RunOutcome, execute_runs, graceful_stop, plan_runs, resume_run, spec_differences, stored_spec
 from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
@@ -22,6 +22,7 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiments 
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
+    app.command("resume")(resume)
     app.command("rerun")(rerun)
     app.command("diff")(diff)
     app.command("validate")(validate)
@@ -55,18 +56,48 @@ def run(
 
 
 def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
-    """Run specs with progress bars, print a summary, exit 1 when any run failed."""
-    if quiet:
-        outcomes = execute_runs(specs, store)
-    else:
-        with make_progress() as progress:
-            outcomes = execute_runs(specs, store, lambda: RunProgress(progress))
-    failed = [o for o in outcomes if o.status != "finished"]
+    """Run specs with progress bars, print a summary; exit 1 when any run failed, 130 when a
+    signal interrupted them (the interrupted run is checkpointed: `nlx resume` continues it)."""
+    with graceful_stop() as stop:
+        if quiet:
+            outcomes = execute_runs(specs, store, stop=stop)
+        else:
+            with make_progress() as progress:
+                outcomes = execute_runs(specs, store, lambda: RunProgress(progress), stop=stop)
+    report_outcomes(outcomes, planned=len(specs))
+
+
+def report_outcomes(outcomes: list[RunOutcome], planned: int) -> None:
+    failed = [o for o in outcomes if o.status == "failed"]
+    interrupted = [o for o in outcomes if o.status == "interrupted"]
     for outcome in failed:
         console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
-    console.print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
+    finished = len(outcomes) - len(failed) - len(interrupted)
+    console.print(f"{finished} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
+    if interrupted:
+        run_id = interrupted[0].run_id
+        console.print(f"[yellow]run {run_id} interrupted[/]: continue it with `nlx resume {run_id}`; "
+                      f"{planned - len(outcomes)} planned run(s) not started")
+        raise typer.Exit(130)
     if failed:
         raise typer.Exit(1)
+
+
+@handle_errors
+def resume(
+    run_id: Annotated[int, typer.Argument(help="a stale, interrupted or failed run (see `nlx ls`)")],
+    db: DbOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Continue a run in place from its last checkpoint; epochs after it are trained again and
+    their rows replaced, so on the CPU the result equals an uninterrupted run."""
+    with Store(open_db(db)) as store, graceful_stop() as stop:
+        if quiet:
+            outcome = resume_run(store, run_id, stop=stop)
+        else:
+            with make_progress() as progress:
+                outcome = resume_run(store, run_id, RunProgress(progress), stop=stop)
+        report_outcomes([outcome], planned=1)
 
 
 @handle_errors

@@ -134,12 +134,20 @@ class Store:
         noisy_labels: np.ndarray,
         flip_mask: np.ndarray,
         true_T: np.ndarray,
+        first_epoch: int = 0,
     ) -> None:
-        """Mark running and store what the noise did: labels, flip mask, realised rate, true T."""
+        """Mark running and store what the noise did: labels, flip mask, realised rate, true T.
+
+        first_epoch > 0 resumes: rows of epochs from first_epoch on (written after the checkpoint
+        the run resumes from) are deleted, so they are replaced and never duplicated.
+        """
         with self.session.begin() as session:
             run = session.get(Run, run_id)
-            run.status, run.device, run.host = "running", device, socket.gethostname()
-            run.started_at = run.heartbeat_at = utcnow()
+            run.status, run.error, run.finished_at = "running", None, None
+            run.device, run.host = device, socket.gethostname()
+            run.heartbeat_at = utcnow()
+            run.started_at = run.started_at if first_epoch and run.started_at else run.heartbeat_at
+            run.epochs_done = first_epoch
             run.num_train = int(len(noisy_labels))
             run.realised_noise_rate = float(np.mean(flip_mask)) if len(flip_mask) else 0.0
             session.merge(
@@ -150,7 +158,21 @@ class Store:
                     flip_mask=array_bytes(flip_mask.astype(bool)),
                 )
             )
+            session.execute(delete(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch >= first_epoch))
+            session.execute(
+                delete(TransitionMatrix).where(
+                    TransitionMatrix.run_id == run_id,
+                    (TransitionMatrix.kind == TRUE_T) | (TransitionMatrix.epoch >= first_epoch),
+                )
+            )
+            if first_epoch == 0:
+                session.execute(delete(Checkpoint).where(Checkpoint.run_id == run_id))
             self._add_matrix(session, run_id, true_T, kind=TRUE_T)
+
+    def save_checkpoints(self, run_id: int, checkpoints: Iterable[tuple[str, int, bytes]]) -> None:
+        with self.session.begin() as session:
+            for tag, epoch, blob in checkpoints:
+                self._put_checkpoint(session, run_id, tag, epoch, blob)
 
     def log_epoch(
         self,
@@ -260,16 +282,24 @@ class Store:
         with self.session() as session:
             return [tuple(row) for row in session.execute(query.where(Checkpoint.run_id == run_id).order_by(Checkpoint.tag))]
 
-    def load_checkpoint(self, run_id: int, tag: str) -> bytes:
+    def find_checkpoint(self, run_id: int, tag: str) -> bytes | None:
+        """The checkpoint's bytes, or None when the run has none by that tag.
+        Raises StoreError when the bytes fail their sha256 check."""
         with self.session() as session:
             row = session.execute(
                 select(Checkpoint.data, Checkpoint.sha256).where(Checkpoint.run_id == run_id, Checkpoint.tag == tag)
             ).first()
         if row is None:
-            raise StoreError(f"run {run_id} has no checkpoint {tag!r}")
+            return None
         if hashlib.sha256(row.data).hexdigest() != row.sha256:
             raise StoreError(f"run {run_id} checkpoint {tag!r} fails its sha256 check (corrupted)")
         return row.data
+
+    def load_checkpoint(self, run_id: int, tag: str) -> bytes:
+        blob = self.find_checkpoint(run_id, tag)
+        if blob is None:
+            raise StoreError(f"run {run_id} has no checkpoint {tag!r}")
+        return blob
 
     def labels(self, run_id: int) -> dict[str, np.ndarray]:
         with self.session() as session:
