@@ -36,6 +36,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
+    # Take transaction control from the sqlite3 module, so that `_begin` decides how to BEGIN.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers work while a run writes; the busy timeout makes writers queue, not fail.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -45,10 +47,22 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+WRITE = {"nlx_write": True}  # execution option marking a write transaction
+
+
+def _begin(connection) -> None:
+    # Writers take the write lock up front (BEGIN IMMEDIATE), waiting in the busy timeout: a
+    # deferred transaction that reads first and writes later can fail at once with "database is
+    # locked" when another writer committed in between. Readers begin deferred, never blocking.
+    immediate = connection.get_execution_options().get("nlx_write")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine, "begin", _begin)
     return engine
 
 

@@ -6,9 +6,11 @@ import hashlib
 import io
 import json
 import math
+import contextlib
 import os
+import time
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +19,12 @@ import numpy as np
 from sqlalchemy import Engine, Select, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 import nlx
 from nlx.errors import StoreError
+from nlx.store.db import WRITE
 from nlx.specs import RunSpec
 from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, TransitionMatrix, utcnow
 
@@ -61,6 +65,7 @@ class RunFilter:
 # A running run beats its heart at least every HEARTBEAT_EVERY_S; one silent for STALE_AFTER_S
 # has crashed (killed, machine lost) and is reported as stale rather than running.
 HEARTBEAT_EVERY_S = 30.0
+WRITE_ATTEMPTS = 4
 STALE_AFTER_S = float(os.environ.get("NLX_STALE_AFTER_S", 300))
 
 
@@ -92,7 +97,33 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.session = sessionmaker(engine, expire_on_commit=False)
+        self._write_session = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
         self._key_ids: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A short write transaction holding the write lock from its start (see store.db).
+
+        Should the lock stay busy past SQLite's busy timeout, taking it is retried a few times
+        with a growing pause before the error is let through.
+        """
+        for attempt in range(WRITE_ATTEMPTS):
+            session = self._write_session()
+            try:
+                session.connection()  # BEGIN (IMMEDIATE on SQLite) happens here
+                break
+            except OperationalError as error:
+                session.close()
+                if "locked" not in str(error) or attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+        with session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     def __enter__(self) -> "Store":
         return self
@@ -106,7 +137,7 @@ class Store:
 
     # --- writes --------------------------------------------------------------------------
     def create_run(self, spec: RunSpec) -> int:
-        with self.session.begin() as session:
+        with self.writing() as session:
             run = Run(
                 experiment=spec.experiment,
                 status="pending",
@@ -141,7 +172,7 @@ class Store:
         first_epoch > 0 resumes: rows of epochs from first_epoch on (written after the checkpoint
         the run resumes from) are deleted, so they are replaced and never duplicated.
         """
-        with self.session.begin() as session:
+        with self.writing() as session:
             run = session.get(Run, run_id)
             run.status, run.error, run.finished_at = "running", None, None
             run.device, run.host = device, socket.gethostname()
@@ -170,7 +201,7 @@ class Store:
             self._add_matrix(session, run_id, true_T, kind=TRUE_T)
 
     def save_checkpoints(self, run_id: int, checkpoints: Iterable[tuple[str, int, bytes]]) -> None:
-        with self.session.begin() as session:
+        with self.writing() as session:
             for tag, epoch, blob in checkpoints:
                 self._put_checkpoint(session, run_id, tag, epoch, blob)
 
@@ -185,7 +216,7 @@ class Store:
     ) -> None:
         """Everything one epoch produced, in one transaction: metrics, summary, checkpoints, T."""
         key_ids = self._metric_key_ids(metrics)
-        with self.session.begin() as session:
+        with self.writing() as session:
             # Core statements on the tables: the ORM's bookkeeping costs more than these rows.
             connection = session.connection()
             rows = [{"run_id": run_id, "key_id": key_ids[key], "epoch": epoch, "value": _finite_or_none(value)}
@@ -201,11 +232,11 @@ class Store:
                 self._add_matrix(session, run_id, epoch=epoch, **matrix)
 
     def heartbeat(self, run_id: int) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(RUNS.update().where(RUNS.c.id == run_id).values(heartbeat_at=utcnow()))
+        with self.writing() as session:
+            session.connection().execute(RUNS.update().where(RUNS.c.id == run_id).values(heartbeat_at=utcnow()))
 
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
-        with self.session.begin() as session:
+        with self.writing() as session:
             run = session.get(Run, run_id)
             run.status, run.error = status, error
             run.finished_at = utcnow()
@@ -236,7 +267,7 @@ class Store:
             # Another process may insert the same names at the same time: ON CONFLICT DO NOTHING
             # (SQLite and PostgreSQL both have it), then read back whoever's ids won.
             dialect_insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
-            with self.session.begin() as session:
+            with self.writing() as session:
                 connection = session.connection()
                 connection.execute(
                     dialect_insert(MetricKey.__table__).on_conflict_do_nothing(), [{"name": name} for name in missing]
