@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 from rich.table import Table
@@ -17,6 +18,7 @@ from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
 
+T = TypeVar("T")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiments file")]
 
 
@@ -59,12 +61,16 @@ def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
     """Run specs with progress bars, print a summary; exit 1 when any run failed, 130 when a
     signal interrupted them (the interrupted run is checkpointed: `nlx resume` continues it)."""
     with graceful_stop() as stop:
-        if quiet:
-            outcomes = execute_runs(specs, store, stop=stop)
-        else:
-            with make_progress() as progress:
-                outcomes = execute_runs(specs, store, lambda: RunProgress(progress), stop=stop)
+        outcomes = with_progress(quiet, lambda reporter: execute_runs(specs, store, reporter, stop=stop))
     report_outcomes(outcomes, planned=len(specs))
+
+
+def with_progress(quiet: bool, work: Callable[[Callable[[], RunProgress | None]], T]) -> T:
+    """Call `work` with a factory of per-run progress bars (or of None when quiet)."""
+    if quiet:
+        return work(lambda: None)
+    with make_progress() as progress:
+        return work(lambda: RunProgress(progress))
 
 
 def report_outcomes(outcomes: list[RunOutcome], planned: int) -> None:
@@ -92,11 +98,7 @@ def resume(
     """Continue a run in place from its last checkpoint; epochs after it are trained again and
     their rows replaced, so on the CPU the result equals an uninterrupted run."""
     with Store(open_db(db)) as store, graceful_stop() as stop:
-        if quiet:
-            outcome = resume_run(store, run_id, stop=stop)
-        else:
-            with make_progress() as progress:
-                outcome = resume_run(store, run_id, RunProgress(progress), stop=stop)
+        outcome = with_progress(quiet, lambda reporter: resume_run(store, run_id, reporter(), stop=stop))
         report_outcomes([outcome], planned=1)
 
 
