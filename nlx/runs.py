@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
+from nlx.data.prepare import select_views
+from nlx.data.registry import load_dataset
 from nlx.engine import Reporter, RunInterrupted, pick_device, train_run
 from nlx.errors import StoreError
 from nlx.reports.export import flatten
@@ -33,8 +35,15 @@ def plan_runs(name: str, config: Path, overrides: list[str], seeds: int | None =
     parsed = [parse_override(text) for text in overrides]
     specs = expand(name, get_experiment(name, config), parsed, seeds)
     for spec in specs:
-        pick_device(spec.train.device)  # a missing CUDA is a bad argument, found before any write
+        check_runnable(spec)
     return specs
+
+
+def check_runnable(spec: RunSpec) -> None:
+    """What the spec's schema cannot know, found before any write: a missing CUDA device, views
+    the dataset lacks."""
+    pick_device(spec.train.device)
+    select_views(load_dataset(spec.data.name), spec.data.views)
 
 
 def stored_spec(store: Store, run_id: int) -> RunSpec:
@@ -94,6 +103,7 @@ def resume_run(store: Store, run_id: int, reporter: Reporter | None = None, stop
         raise StoreError(f"run {run_id} is {status}; only {', '.join(sorted(RESUMABLE))} runs can be resumed")
     spec = stored_spec(store, run_id)
     pick_device(spec.train.device)
+    store.find_checkpoint(run_id, "last")  # a corrupted checkpoint is refused before any write
     return train_and_record(spec, store, run_id, reporter, resume=True, stop=stop)
 
 

@@ -51,10 +51,11 @@ def cli() -> Cli:
 
 
 def file_digest(path: Path) -> str:
-    """The database's bytes, main file and WAL together: 'byte-identical' means this is equal."""
+    """The database's bytes, main file and WAL together: 'byte-identical' means this is equal.
+    An empty WAL holds nothing (a read-only reader leaves one behind), so it counts as absent."""
     digest = hashlib.sha256()
     for part in (path, Path(f"{path}-wal")):
-        digest.update(part.read_bytes() if part.exists() else b"<absent>")
+        digest.update(part.read_bytes() if part.exists() and part.stat().st_size else b"<no bytes>")
     return digest.hexdigest()
 
 

@@ -13,7 +13,7 @@ from nlx.cli.common import DbOption, console, handle_errors
 from nlx.cli.progress import RunProgress, make_progress
 from nlx.config import DEFAULT_CONFIG, expand, load_experiments
 from nlx.engine import pick_device
-from nlx.runs import RunOutcome, execute_runs, graceful_stop, plan_runs, resume_run, spec_differences, stored_spec
+from nlx.runs import RunOutcome, check_runnable, execute_runs, graceful_stop, plan_runs, resume_run, spec_differences, stored_spec
 from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
@@ -144,6 +144,8 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     total = 0
     for name, experiment in experiments.items():
         runs = expand(name, experiment)
+        for spec in runs:
+            check_runnable(spec)
         total += len(runs)
         console.print(f"  {name}: {len(runs)} run(s)")
     console.print(f"ok: {config}: {len(experiments)} experiment(s), {total} run(s)")

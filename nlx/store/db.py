@@ -32,6 +32,8 @@ def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
+    if parsed.query.get("uri") == "true":  # sqlite:///file:PATH?mode=ro&uri=true
+        return Path(parsed.database.removeprefix("file:"))
     return Path(parsed.database)
 
 

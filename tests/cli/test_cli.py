@@ -109,62 +109,6 @@ def test_validate_and_db_commands(cli, experiments_file, db_path):
     assert current.exit_code == 0 and "up to date" in current.output
 
 
-BAD_RUNS = [
-    (["run", "tiny", "nois.rate=0.5"], "unknown field"),
-    (["run", "tiny", "noise.rat=0.5"], "noise.rat: unknown field"),
-    (["run", "tiny", "noise.rate=1.2"], "noise.rate"),
-    (["run", "tiny", "noise.rate=-0.2"], "noise.rate"),
-    (["run", "tiny", "train.epochs=three"], "train.epochs"),
-    (["run", "tiny", "data.name=imagenet"], "unknown dataset 'imagenet'"),
-    (["run", "tiny", "method.name=magic"], "unknown method 'magic'"),
-    (["run", "tiny", "model.arch=vit"], "unknown network 'vit'"),
-    (["run", "tiny", "method.params.bogus=1"], "method.params.bogus: unknown field"),
-    (["run", "tiny", "noise.rate"], "KEY=VALUE"),
-    (["run", "nosuch"], "no experiment 'nosuch'"),
-    (["run", "tiny", "--seeds", "0"], "--seeds"),
-]
-
-
-@pytest.mark.parametrize(("args", "message"), BAD_RUNS)
-def test_bad_run_exits_2_names_the_problem_and_leaves_database_identical(cli, populated_db, experiments_file, args, message):
-    before = file_digest(populated_db)
-    result = cli(*args, "--config", experiments_file, "--db", populated_db, "--quiet")
-    assert result.exit_code == 2
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert file_digest(populated_db) == before
-
-
-@pytest.mark.parametrize(
-    ("config_text", "message"),
-    [("tiny: [\n", "malformed YAML"), ("tiny:\n  noise: {rate: 0.4, kind: sym}\n", "noise.kind: unknown field")],
-)
-def test_bad_yaml_exits_2_and_writes_nothing(cli, tmp_path, db_path, config_text, message):
-    config = tmp_path / "bad.yaml"
-    config.write_text(config_text)
-    result = cli("run", "tiny", "--config", config, "--db", db_path)
-    assert result.exit_code == 2 and message in result.stderr
-    assert not db_path.exists()
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["show", "999"], "no run 999"),
-        (["compare", "--noise", "gauss0.4"], "--noise"),
-        (["plot-curves", "--out", "curves.gif"], ".png"),
-        (["plot-curves", "--metric", "no/such_metric"], "no/such_metric"),
-        (["export-csv", "--table", "nope"], "nope"),
-    ],
-)
-def test_bad_read_commands_exit_2_and_leave_database_identical(cli, populated_db, tmp_path, args, message):
-    before = file_digest(populated_db)
-    result = cli(*args, "--db", populated_db)
-    assert result.exit_code == 2
-    assert message in result.stderr
-    assert file_digest(populated_db) == before
-
-
 @pytest.mark.parametrize("command", [["ls"], ["show", "1"], ["compare"], ["export-csv"], ["plot-curves"]])
 def test_read_commands_on_a_missing_database_exit_2_and_create_nothing(cli, db_path, command):
     result = cli(*command, "--db", db_path)
