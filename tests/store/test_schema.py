@@ -4,6 +4,7 @@ databases of the wrong version or kind are refused with a message that says what
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -87,3 +88,23 @@ def test_upgrade_refuses_a_newer_database(db_path):
         connection.execute(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff9999'")
     with pytest.raises(StoreError, match="newer than this nlx"):
         upgrade(resolve_url(str(db_path)))
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("schema_*.db")), ids=lambda p: p.stem)
+def test_frozen_databases_of_every_schema_upgrade_keeping_every_row(fixture, tmp_path, cli):
+    db = tmp_path / fixture.name
+    db.write_bytes(fixture.read_bytes())
+    with sqlite3.connect(db) as connection:
+        before = {table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                  for table in ("runs", "epoch_metrics", "checkpoints", "transition_matrices", "run_labels")}
+    assert before["runs"] > 0 and before["epoch_metrics"] > 0
+    assert cli("db", "upgrade", "--db", db).exit_code == 0
+    with sqlite3.connect(db) as connection:
+        after = {table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in before}
+        assert connection.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()[0] == head_revision()
+    assert after == before
+    assert cli("ls", "--db", db).exit_code == 0
+    assert cli("compare", "--db", db, "--format", "csv").exit_code == 0
