@@ -103,3 +103,11 @@ def test_bad_grid_value_names_the_cell(tmp_path):
     path.write_text("g:\n  grid: {noise.rate: [0.2, 1.5]}\n")
     with pytest.raises(SpecError, match=r"noise\.rate.*grid cell noise\.rate=1\.5"):
         expand("g", get_experiment("g", path))
+
+
+def test_selection_experiment_covers_three_methods_four_noises_three_seeds():
+    specs = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"])
+    cells = {(s.method.name, s.noise.label) for s in specs}
+    assert cells == {(m, n) for m in ("ce", "coteaching", "dividemix") for n in ("sym0.2", "sym0.5", "sym0.8", "asym0.4")}
+    assert len(specs) == 36 and {s.seed for s in specs} == {0, 1, 2}
+    assert {s.data.name for s in specs} == {"digits"}
