@@ -31,6 +31,7 @@ set (the samples network 2 trains on as labelled); None during warm-up.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import betaincinv
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from nlx.methods import register_method
@@ -95,7 +97,9 @@ def gmm_clean_probability(losses: np.ndarray, max_iter: int = 10, tol: float = 1
     """(n,) losses -> (n,) posterior of the lower-mean component of a 2-component GMM: p(clean)."""
     gmm = GaussianMixture(n_components=2, max_iter=max_iter, tol=tol, reg_covar=reg_covar, random_state=seed)
     column = losses.reshape(-1, 1).astype(np.float64)
-    gmm.fit(column)
+    with warnings.catch_warnings():  # the paper's 10 EM steps often stop short of tol: expected
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(column)
     return gmm.predict_proba(column)[:, int(gmm.means_.argmin())]
 
 

@@ -62,8 +62,8 @@ def test_default_forget_rate_is_the_spec_noise_rate_and_peers_pick_for_each_othe
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_run_logs_selection_quality_and_forget_rate(db_path):
-    spec = tiny_spec("coteaching", {"num_gradual": 2}, noise={"rate": 0.5}, train={"epochs": 3, "batch_size": 64})
+def test_run_logs_selection_quality_and_forget_rate(db_path, cli, tmp_path):
+    spec = tiny_spec("coteaching", {"num_gradual": 2}, noise={"rate": 0.5}, train={"epochs": 3})
     with Store(open_db(str(db_path), create=True)) as store:
         [outcome] = execute_runs([spec], store)
         assert outcome.status == "finished", outcome.error
@@ -75,6 +75,10 @@ def test_run_logs_selection_quality_and_forget_rate(db_path):
     for e in range(3):
         assert 0 <= by_epoch[("select/precision", e)] <= 1
         assert {("coteaching/loss1", e), ("coteaching/loss2", e), ("train/loss", e)} <= by_epoch.keys()
+    out = tmp_path / "precision.png"
+    result = cli("plot-curves", "--db", db_path, "--metric", "select/precision", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000
 
 
 def test_checkpoint_round_trip_continues_training_identically():
