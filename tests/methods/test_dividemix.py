@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from nlx.data.builtin import digits
+from nlx.data.registry import Dataset, register_dataset
 from nlx.methods.dividemix import (
     gmm_clean_probability, linear_rampup, mixup, mixup_lambda, normalise_losses, sharpen, uniform_prior_penalty,
 )
@@ -125,3 +127,21 @@ def test_confidence_penalty_defaults_on_for_asym_noise_only():
 def test_checkpoint_round_trip_continues_training_identically():
     spec = tiny_spec("dividemix", {"warm_up": 1}, data={"augment": "crop_flip"}, train={"epochs": 3})
     assert_round_trip_continues_identically(spec, epochs_before=2, epochs_after=1)
+
+
+@register_dataset("_digits_two_views")
+def digits_two_views() -> Dataset:
+    """Digits as two flat feature views (top and bottom half of the image): multi-view features."""
+    base = digits()
+    flat = base.views[0].reshape(len(base), 64)
+    return Dataset("_digits_two_views", [flat[:, :32].copy(), flat[:, 32:].copy()], ["top", "bottom"], base.labels, base.class_names)
+
+
+@pytest.mark.parametrize("augment", ["gaussian", "dropout"])
+def test_two_feature_views_with_feature_augmentation(augment):
+    h = Harness(tiny_spec("dividemix", {"warm_up": 1}, data={"name": "_digits_two_views", "augment": augment}, train={"epochs": 2}))
+    assert h.method.views_per_sample == 2
+    h.run_epoch()
+    steps = h.run_epoch()
+    assert steps and all(torch.isfinite(s["loss"]) and s["loss_u"] >= 0 for s in steps)
+    assert h.method.predict(h.data.test_views).shape == (len(h.data.test_labels), 10)
