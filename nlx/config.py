@@ -96,9 +96,12 @@ def expand(
     """
     base = experiment.base()
     grid = dict(experiment.grid)
+    inside_axis = []  # overrides of a key inside a whole-section axis (`noise.rate` when `noise` is one)
     for override in overrides:
         if override.key in grid:
             grid[override.key] = [override.value]
+        elif any(override.key.startswith(f"{axis}.") for axis in grid):
+            inside_axis.append(override)
         else:
             set_dotted(base, override.key, override.value)
     seed_list = list(range(seeds)) if seeds is not None else experiment.seeds
@@ -109,7 +112,9 @@ def expand(
     for cell in itertools.product(*grid.values()):
         tree = copy.deepcopy(base)
         for key, value in zip(grid, cell):
-            set_dotted(tree, key, value)
+            set_dotted(tree, key, copy.deepcopy(value))
+        for override in inside_axis:  # applied after the cell, so the override wins
+            set_dotted(tree, override.key, override.value)
         for seed in seed_list:
             try:
                 specs.append(RunSpec.model_validate({**tree, "experiment": name, "seed": seed}))

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Iterable
 import torch
 from torch import nn
 
+from nlx.augment import augment_views, check_augmentation
+from nlx.errors import SpecError
 from nlx.methods.base import Batch
 from nlx.models import build_model
 from nlx.specs import RunSpec
@@ -54,6 +56,11 @@ class MethodContext:
         self._train_views = train_views
         self._train_labels = train_labels  # noisy
         self._generator = generator
+        # Method-side randomness (augmentation, mixup) is drawn on the device from its own
+        # generator: seeded by the run, saved in checkpoints, independent of the batch order.
+        self.device_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
+        if (problem := check_augmentation(spec.data.augment, view_shapes)) is not None:
+            raise SpecError(f"data.augment: {problem}")
         self._amp = spec.train.amp and device.type == "cuda"
         self._scalers: dict[int, torch.amp.GradScaler] = {}
 
@@ -61,14 +68,39 @@ class MethodContext:
     def train_size(self) -> int:
         return len(self._train_labels)
 
-    def train_batches(self, batch_size: int | None = None, shuffle: bool = True) -> Iterator[Batch]:
-        """The noisy training set in batches; shuffled by the run's seeded generator."""
-        return iterate_batches(
-            self._train_views,
-            self._train_labels,
-            batch_size or self.spec.train.batch_size,
-            self._generator if shuffle else None,
-        )
+    @property
+    def generator(self) -> torch.Generator:
+        """The run's CPU generator (batch order); methods may draw small host-side numbers from it."""
+        return self._generator
+
+    def train_batches(
+        self, batch_size: int | None = None, shuffle: bool = True, positions: torch.Tensor | None = None
+    ) -> Iterator[Batch]:
+        """The noisy training set in batches; shuffled by the run's seeded generator. With
+        `positions` (a 1-D tensor of training positions), only that subset."""
+        size = batch_size or self.spec.train.batch_size
+        if positions is None:
+            return iterate_batches(self._train_views, self._train_labels, size, self._generator if shuffle else None)
+        return self._subset_batches(positions.to(self.device), size, shuffle)
+
+    def _subset_batches(self, positions: torch.Tensor, size: int, shuffle: bool) -> Iterator[Batch]:
+        if shuffle:
+            positions = positions[torch.randperm(len(positions), generator=self._generator).to(self.device)]
+        for start in range(0, len(positions), size):
+            yield self.batch_at(positions[start : start + size])
+
+    def batch_at(self, positions: torch.Tensor) -> Batch:
+        """The training samples at these positions, as a batch."""
+        return Batch(views=[view[positions] for view in self._train_views], y=self._train_labels[positions], idx=positions)
+
+    def augment(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """A randomly augmented copy of a batch's views, by the spec's `data.augment`."""
+        return augment_views(self.spec.data.augment, views, self.device_generator)
+
+    @property
+    def augments(self) -> bool:
+        """False when `data.augment` is none: two 'views' of a sample would be identical."""
+        return self.spec.data.augment != "none"
 
     def build_network(self) -> nn.Module:
         return build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)

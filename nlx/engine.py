@@ -148,7 +148,9 @@ def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, flo
     return dict(zip(keys, values))
 
 
-def training_state(method: Method, epoch: int, best: BestTracker, generator: torch.Generator) -> dict[str, Any]:
+def training_state(
+    method: Method, epoch: int, best: BestTracker, generator: torch.Generator, device_generator: torch.Generator | None = None
+) -> dict[str, Any]:
     """A snapshot (tensors copied) of everything needed to continue the run, in types that
     `torch.load(weights_only=True)` accepts."""
     _, keys, position, has_gauss, cached = np.random.get_state()
@@ -159,6 +161,7 @@ def training_state(method: Method, epoch: int, best: BestTracker, generator: tor
         "rng": {
             "torch": torch.get_rng_state(),
             "batches": generator.get_state(),
+            "method": None if device_generator is None else device_generator.get_state(),
             "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": position, "has_gauss": has_gauss, "cached": cached},
         },
     }
@@ -346,7 +349,7 @@ def train_run(
             extra = method.start_epoch(epoch)
             method.train_mode(True)
             steps = StepAccumulator()
-            for batch in ctx.train_batches():
+            for batch in method.batches():
                 steps.add(method.train_step(batch), len(batch.y))
                 if steps.steps % NONFINITE_CHECK_EVERY == 0 and steps.bad_step() is not None:
                     break
@@ -370,7 +373,7 @@ def train_run(
             metrics["time/epoch_s"] = time.perf_counter() - started
 
             final = epoch == total_epochs - 1
-            blobs = checkpointer.blobs(lambda: training_state(method, epoch, best, generator), improved, final)
+            blobs = checkpointer.blobs(lambda: training_state(method, epoch, best, generator, ctx.device_generator), improved, final)
             T_hat = method.transition_matrix()
             store.log_epoch(
                 run_id,

@@ -27,6 +27,7 @@ class DataSpec(Strict):
     val: Literal["noisy", "clean"] = Field("noisy", description="validation labels: carved from the noisy training set, or clean")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training pool held out for validation")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share held out for test when the dataset has no given test split")
+    augment: str = Field("none", description="augmentation for methods that use one: none | crop_flip | gaussian | dropout (see nlx.augment)")
 
     @field_validator("name")
     @classmethod
@@ -35,6 +36,15 @@ class DataSpec(Strict):
 
         if name not in dataset_names():
             raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        return name
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augmentation(cls, name: str) -> str:
+        from nlx.augment import augmentation_names
+
+        if name not in augmentation_names():
+            raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(augmentation_names())}")
         return name
 
 

@@ -103,3 +103,18 @@ def test_bad_grid_value_names_the_cell(tmp_path):
     path.write_text("g:\n  grid: {noise.rate: [0.2, 1.5]}\n")
     with pytest.raises(SpecError, match=r"noise\.rate.*grid cell noise\.rate=1\.5"):
         expand("g", get_experiment("g", path))
+
+
+def test_selection_experiment_covers_three_methods_four_noises_three_seeds():
+    specs = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"])
+    cells = {(s.method.name, s.noise.label) for s in specs}
+    assert cells == {(m, n) for m in ("ce", "coteaching", "dividemix") for n in ("sym0.2", "sym0.5", "sym0.8", "asym0.4")}
+    assert len(specs) == 36 and {s.seed for s in specs} == {0, 1, 2}
+    assert {s.data.name for s in specs} == {"digits"}
+
+
+def test_override_inside_a_whole_section_axis_wins_over_the_cell():
+    selection = load_experiments(REPO / "experiments.yaml")["selection"]
+    specs = expand("selection", selection, [parse_override("noise.rate=0.3"), parse_override("method.name=ce")], seeds=1)
+    assert sorted((s.noise.type, s.noise.rate) for s in specs) == [("asym", 0.3)] + [("sym", 0.3)] * 3
+    assert selection.grid["noise"][0] == {"type": "sym", "rate": 0.2}  # the experiment itself is untouched

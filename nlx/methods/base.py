@@ -8,7 +8,7 @@ and what it `needs` from the engine. The engine then, for every run:
     for stage in method.stages():                      # the engine sets method.stage
         for epoch in stage:                            # epochs count on across stages
             method.start_epoch(epoch)                  # per-epoch work, extra metrics
-            for batch in ctx.train_batches(): method.train_step(batch)
+            for batch in method.batches(): method.train_step(batch)   # default: ctx.train_batches()
             method.end_epoch(epoch)                    # schedulers, extra metrics
             evaluate with method.predict(views); store method.transition_matrix()
 
@@ -38,6 +38,7 @@ How the planned methods map onto this interface:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -85,6 +86,13 @@ class Method:
 
     def start_epoch(self, epoch: int) -> dict[str, float]:
         return {}
+
+    def batches(self) -> Iterable[Batch]:
+        """This epoch's training batches. Default: the whole noisy training set, shuffled. A
+        method that trains on a subset or in phases (DivideMix's labelled set, one network after
+        the other) yields its own, e.g. from `ctx.train_batches(positions=...)`; every step of
+        one epoch must return the same metric keys."""
+        return self.ctx.train_batches()
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimisation step. Returns detached scalars; `loss` is logged as `train/loss`."""

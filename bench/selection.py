@@ -1,0 +1,118 @@
+"""Sample selection benchmark: the `selection` experiment (CE, Co-teaching, DivideMix on digits at
+sym0.2, sym0.5, sym0.8, asym0.4, 3 seeds), then one table of what each method buys over CE.
+
+    python bench/selection.py [--db selection.db] [--seeds 3] [--jobs 1] [KEY=VALUE ...]
+
+Runs already finished in --db with the same spec are reused, so an interrupted benchmark resumes.
+KEY=VALUE overrides go to the experiment (e.g. `train.epochs=20`, `data.name=mnist1d` once that
+dataset exists). Columns, mean ± std over seeds:
+  best   test accuracy at the best-validation epoch      last   test accuracy at the last epoch
+  d_last last minus CE's last (points)                   prec   select/precision averaged over
+  clean  1 - realised noise rate: a random selection's          the epochs that logged it
+         expected precision                               cost   seconds per epoch / CE's
+Targets: d_last >= 5 at sym0.5 and sym0.8 for both methods; prec > clean everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
+from nlx.runs import execute_runs, plan_runs  # noqa: E402
+from nlx.specs import RunSpec  # noqa: E402
+from nlx.store.db import open_db  # noqa: E402
+from nlx.store.repo import RunFilter, Store  # noqa: E402
+
+TARGET_NOISE = ("sym0.5", "sym0.8")
+
+
+def run_one(db: str, spec_json: str, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)
+    with Store(open_db(db)) as store:
+        [outcome] = execute_runs([RunSpec.model_validate_json(spec_json)], store)
+    return f"{outcome.spec.method.name} {outcome.spec.noise.label} seed {outcome.spec.seed}: {outcome.status} {outcome.error or ''}"
+
+
+def run_missing(db: str, specs: list[RunSpec], jobs: int) -> None:
+    with Store(open_db(db, create=True)) as store:
+        done = {run.spec_hash for run in store.runs(RunFilter(status="finished"))}
+    todo = [spec for spec in specs if spec.spec_hash() not in done]
+    print(f"{len(specs) - len(todo)} run(s) reused, {len(todo)} to run", flush=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for line in pool.map(run_one, [db] * len(todo), [s.model_dump_json() for s in todo], [1 if jobs > 1 else 2] * len(todo)):
+            print(" ", line, flush=True)
+
+
+def fmt(values: list[float], scale: float = 100.0) -> str:
+    if not values:
+        return "-"
+    mean = statistics.fmean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:5.1f} ± {std:4.1f}"
+
+
+def table(db: str, specs: list[RunSpec]) -> list[str]:
+    wanted = {spec.spec_hash() for spec in specs}
+    with Store(open_db(db)) as store:
+        runs = [r for r in store.runs(RunFilter(status="finished")) if r.spec_hash in wanted]
+        rows = store.metrics([r.id for r in runs], ["select/precision", "time/epoch_s"])
+    per_run: dict[int, dict[str, list[float]]] = {}
+    for run_id, key, _, value in rows:
+        if value is not None:
+            per_run.setdefault(run_id, {}).setdefault(key, []).append(value)
+    cells: dict[tuple[str, str, str], list] = {}
+    for run in runs:
+        metrics = per_run.get(run.id, {})
+        cells.setdefault((run.dataset, run.noise, run.method), []).append((
+            run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
+            statistics.fmean(metrics["select/precision"]) if "select/precision" in metrics else None,
+            statistics.fmean(metrics["time/epoch_s"]),
+        ))
+    lines = [f"{'data':7} {'noise':8} {'method':11} {'best':>13} {'last':>13} {'d_last':>7} {'prec':>13} {'clean':>6} {'cost':>5} n",
+             "-" * 96]
+    verdicts = []
+    keys = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
+    for dataset, noise, method in keys:
+        values = cells[(dataset, noise, method)]
+        ce = cells.get((dataset, noise, "ce"), [])
+        best, last, clean, prec, secs = (list(column) for column in zip(*values))
+        d_last = 100 * (statistics.fmean(last) - statistics.fmean([v[1] for v in ce])) if ce else float("nan")
+        cost = statistics.fmean(secs) / statistics.fmean([v[4] for v in ce]) if ce else float("nan")
+        precisions = [p for p in prec if p is not None]
+        lines.append(
+            f"{dataset:7} {noise:8} {method:11} {fmt(best):>13} {fmt(last):>13} {d_last:+7.1f} {fmt(precisions):>13} "
+            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {len(values)}"
+        )
+        if method != "ce":
+            beats_chance = bool(precisions) and statistics.fmean(precisions) > statistics.fmean(clean)
+            verdicts.append(f"{dataset} {noise} {method}: precision above clean fraction: {'PASS' if beats_chance else 'FAIL'}")
+            if noise in TARGET_NOISE:
+                verdicts.append(f"{dataset} {noise} {method}: last >= CE + 5: {'PASS' if d_last >= 5 else 'FAIL'} ({d_last:+.1f})")
+    return lines + [""] + verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the selection experiment")
+    parser.add_argument("--db", default="selection.db")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
+    parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
+    args = parser.parse_args()
+    specs = plan_runs("selection", ROOT / "experiments.yaml", args.overrides, args.seeds)
+    if not args.table_only:
+        run_missing(args.db, specs, args.jobs)
+    print("\n".join(table(args.db, specs)))
+
+
+if __name__ == "__main__":
+    main()
