@@ -196,13 +196,21 @@ def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def restore_training_state(state: dict[str, Any], method: Method, best: BestTracker, generator: torch.Generator) -> int:
+def restore_training_state(
+    state: dict[str, Any],
+    method: Method,
+    best: BestTracker,
+    generator: torch.Generator,
+    device_generator: torch.Generator | None = None,
+) -> int:
     """Put a run back where a checkpoint left it; returns the epoch the checkpoint ended."""
     method.load_state_dict(state["method"])
     vars(best).update(state["best"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
     generator.set_state(rng["batches"])
+    if device_generator is not None and rng.get("method") is not None:
+        device_generator.set_state(rng["method"])
     numpy = rng["numpy"]
     np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["cached"]))
     return int(state["epoch"])
@@ -329,7 +337,7 @@ def train_run(
 
     best, first_epoch = BestTracker(), 0
     if resume and (blob := store.find_checkpoint(run_id, "last")) is not None:
-        first_epoch = restore_training_state(load_checkpoint(blob), method, best, generator) + 1
+        first_epoch = restore_training_state(load_checkpoint(blob), method, best, generator, ctx.device_generator) + 1
     store.start_run(
         run_id, str(device), prepared.train.index, prepared.noise.noisy, prepared.noise.flipped, prepared.noise.T,
         first_epoch=first_epoch,
