@@ -132,6 +132,19 @@ class Method:
         self._tracked[name] = obj
         return obj
 
+    def build_networks(self, count: int = 1) -> tuple[list[nn.Module], list[torch.optim.Optimizer]]:
+        """`count` fresh networks, each with its optimizer and lr scheduler, all tracked (as
+        net/optimizer/scheduler for one network, net1/optimizer1/scheduler1, ... for several)."""
+        suffixes = [""] if count == 1 else [str(i) for i in range(1, count + 1)]
+        nets, optimizers = [], []
+        for suffix in suffixes:
+            net = self.track(f"net{suffix}", self.ctx.build_network())
+            optimizer = self.track(f"optimizer{suffix}", self.ctx.build_optimizer(net.parameters()))
+            self.track(f"scheduler{suffix}", self.ctx.build_scheduler(optimizer))
+            nets.append(net)
+            optimizers.append(optimizer)
+        return nets, optimizers
+
     def train_mode(self, training: bool = True) -> None:
         for obj in self._tracked.values():
             if isinstance(obj, nn.Module):

@@ -20,9 +20,7 @@ class CrossEntropy(Method):
     Params = CEParams
 
     def setup(self) -> None:
-        self.net = self.track("net", self.ctx.build_network())
-        self.optimizer = self.track("optimizer", self.ctx.build_optimizer(self.net.parameters()))
-        self.scheduler = self.track("scheduler", self.ctx.build_scheduler(self.optimizer))
+        [self.net], [self.optimizer] = self.build_networks(1)
 
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         with self.ctx.autocast():

@@ -51,10 +51,7 @@ class Coteaching(Method):
 
     def setup(self) -> None:
         ctx = self.ctx
-        self.nets = [self.track(f"net{i}", ctx.build_network()) for i in (1, 2)]
-        self.optimizers = [self.track(f"optimizer{i}", ctx.build_optimizer(net.parameters())) for i, net in zip((1, 2), self.nets)]
-        for i, optimizer in zip((1, 2), self.optimizers):
-            self.track(f"scheduler{i}", ctx.build_scheduler(optimizer))
+        self.nets, self.optimizers = self.build_networks(2)
         self.tau = ctx.noise_rate if self.params.forget_rate is None else self.params.forget_rate
         self.rate = 0.0
         self.selected = torch.zeros(ctx.train_size, dtype=torch.bool, device=ctx.device)

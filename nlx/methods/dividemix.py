@@ -123,10 +123,7 @@ class DivideMix(Method):
 
     def setup(self) -> None:
         ctx = self.ctx
-        self.nets = [self.track(f"net{i}", ctx.build_network()) for i in (1, 2)]
-        self.optimizers = [self.track(f"optimizer{i}", ctx.build_optimizer(n.parameters())) for i, n in zip((1, 2), self.nets)]
-        for i, optimizer in zip((1, 2), self.optimizers):
-            self.track(f"scheduler{i}", ctx.build_scheduler(optimizer))
+        self.nets, self.optimizers = self.build_networks(2)
         penalty = self.params.conf_penalty
         self.conf_penalty = ctx.spec.noise.type == "asym" if penalty is None else penalty
         self.views_per_sample = 2 if ctx.augments else 1
