@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,6 +45,9 @@ class MethodContext:
         train_views: list[torch.Tensor],
         train_labels: torch.Tensor,
         generator: torch.Generator,
+        val_views: list[torch.Tensor] | None = None,
+        val_labels: torch.Tensor | None = None,
+        true_T: np.ndarray | None = None,
     ):
         self.spec = spec
         self.device = device
@@ -54,6 +58,13 @@ class MethodContext:
         self._train_views = train_views
         self._train_labels = train_labels  # noisy
         self._generator = generator
+        # Validation labels are whatever the spec allows (noisy or clean, `data.val`): methods
+        # that select a model inside a stage (T-Revision's warm-up) use them as the engine does.
+        self._val_views = val_views or []
+        self._val_labels = val_labels
+        # The noise's true T (not labels): only for oracle ablations such as `forward` with
+        # `t_source: true`; a method that reads it says so in its parameters.
+        self.true_T = true_T
         self._amp = spec.train.amp and device.type == "cuda"
         self._scalers: dict[int, torch.amp.GradScaler] = {}
 
@@ -69,6 +80,12 @@ class MethodContext:
             batch_size or self.spec.train.batch_size,
             self._generator if shuffle else None,
         )
+
+    def val_batches(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """The validation split in order (labels noisy or clean, per `data.val`)."""
+        if self._val_labels is None:
+            return iter(())
+        return iterate_batches(self._val_views, self._val_labels, batch_size or self.spec.train.eval_batch_size)
 
     def build_network(self) -> nn.Module:
         return build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)

@@ -285,7 +285,10 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
     )
 
     generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
-    ctx = MethodContext(spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator)
+    ctx = MethodContext(
+        spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator,
+        val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
+    )
     method_cls = get_method(spec.method.name)
     method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
     method.setup()
