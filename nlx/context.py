@@ -48,6 +48,7 @@ class MethodContext:
         val_views: list[torch.Tensor] | None = None,
         val_labels: torch.Tensor | None = None,
         true_T: np.ndarray | None = None,
+        init_state: dict | None = None,
     ):
         self.spec = spec
         self.device = device
@@ -65,6 +66,8 @@ class MethodContext:
         # The noise's true T (not labels): only for oracle ablations such as `forward` with
         # `t_source: true`; a method that reads it says so in its parameters.
         self.true_T = true_T
+        # For methods that need a checkpoint: the source run's method state (`Method.state_dict`).
+        self.init_state = init_state
         self._amp = spec.train.amp and device.type == "cuda"
         self._scalers: dict[int, torch.amp.GradScaler] = {}
 

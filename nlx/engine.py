@@ -273,8 +273,11 @@ def step_metric_name(method: Method, key: str) -> str:
     return "train/loss" if key == "loss" else f"{method.name}/{key}"
 
 
-def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | None = None) -> dict[str, Any]:
-    """Train one run to the end, writing every epoch. Raises on failure (the caller records it)."""
+def train_run(
+    spec: RunSpec, store: Store, run_id: int, reporter: Reporter | None = None, init_state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train one run to the end, writing every epoch. Raises on failure (the caller records it).
+    `init_state` is the method state of the checkpoint a method that needs one starts from."""
     device = pick_device(spec.train.device)
     # Data first: some loaders reseed global RNGs, and the run's own seeding must come after.
     prepared = prepare_data(spec)
@@ -288,6 +291,7 @@ def train_run(spec: RunSpec, store: Store, run_id: int, reporter: Reporter | Non
     ctx = MethodContext(
         spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator,
         val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
+        init_state=init_state,
     )
     method_cls = get_method(spec.method.name)
     method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)

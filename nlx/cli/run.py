@@ -51,7 +51,7 @@ def run(
         failed = [o for o in outcomes if o.status != "finished"]
         for outcome in failed:
             console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
-        console.print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
+        console.print(f"{len(outcomes) - len(failed)} finished, {len(failed)} failed (runs {min(o.run_id for o in outcomes)}-{max(o.run_id for o in outcomes)})")
         if failed:
             raise typer.Exit(1)
 

@@ -75,6 +75,13 @@ class Method:
         self.stage: Stage | None = None
         self._tracked: dict[str, Any] = {}
 
+    @classmethod
+    def pretraining_spec(cls, spec: Any) -> Any:
+        """For methods that need a checkpoint and are given `init_from: auto`: the run whose best
+        checkpoint they start from. Default: the same data, noise, model, training and seed with
+        plain CE."""
+        return spec.model_copy(update={"method": type(spec.method)(name="ce")})
+
     # --- hooks a method implements -------------------------------------------------------
     def setup(self) -> None:
         """Build networks and optimizers through `self.ctx`, and `track` them."""
