@@ -3,7 +3,8 @@
     python bench/transition.py [--dataset digits] [--noise asym0.4,sym0.4] [--seeds 3] [--epochs 40]
 
 Runs, per noise setting and seed, CE, forward correction with each estimator and with the true T
-(oracle), T-Revision, and any other method named in --methods (e.g. dmi once it exists), on the
+(oracle), T-Revision with each estimator, DMI fine-tuned from the CE run, and any other method
+named in --methods (default params), on the
 quickstart MLP. Prints one row per method and noise: the error sum|T_hat - T| / sum|T| of the T
 the method trained with (last stored estimate), the lowest error any warm-up epoch reached (a
 diagnostic that needs the true T), and last-epoch / best-val test accuracy, mean ± std over
@@ -35,6 +36,7 @@ VARIANTS = {  # label -> (method name, params)
     "forward (true T)": ("forward", {"t_source": "true"}),
     "trevision (anchor)": ("trevision", {}),
     "trevision (conf. joint)": ("trevision", {"estimator": "confident_joint"}),
+    "dmi (from ce, auto)": ("dmi", {"init_from": "auto"}),  # reuses the ce runs above
 }
 
 
