@@ -329,6 +329,8 @@ def train_run(
 
             final = epoch == total_epochs - 1
             blobs = checkpointer.blobs(lambda: training_state(method, epoch, best, generator), improved, final)
+            if spec.train.keep_checkpoints and epoch % spec.train.keep_checkpoints == 0:
+                blobs.append((f"epoch{epoch}", serialise_checkpoint(training_state(method, epoch, best, generator))))
             T_hat = method.transition_matrix()
             store.log_epoch(
                 run_id,

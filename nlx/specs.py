@@ -105,6 +105,9 @@ class TrainSpec(Strict):
     eval_batch_size: int = Field(1024, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(False, description="mixed precision (CUDA only)")
+    keep_checkpoints: int = Field(
+        0, ge=0, description="also keep the state of every N-th epoch (0, N, 2N, ...) as checkpoint 'epochK', e.g. for `nlx estimate-t`; 0 = none"
+    )
     checkpoint_every_s: float = Field(
         60.0, ge=0, description="seconds between `last` checkpoints (0 = every epoch); the final epoch always writes one"
     )
