@@ -1,5 +1,5 @@
 """L_DMI (Xu et al., NeurIPS 2019): the information-theoretic loss ``-log |det(U)|``, where
-``U = softmax(f(x))^T onehot(y) / B`` is the (C, C) empirical joint of predictions and noisy
+``U = softmax(f(x))^T onehot(y)`` is the (C, C) empirical joint (in counts) of predictions and noisy
 labels over a batch. Its determinant is invariant (up to a factor) to any invertible class-
 conditional noise, which is why it is robust; its gradient ``U^-T`` explodes when ``U`` is near
 singular, as it is for a fresh network. So DMI never trains from scratch: it fine-tunes the best
@@ -33,7 +33,11 @@ class MissingCheckpoint(NlxError):
 
 
 def dmi_loss(logits: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """``-log(|det(U)| + eps)`` with ``U = softmax(logits)^T onehot(y) / B``.
+    """``-log(|det(U)| + eps)`` with ``U = softmax(logits)^T onehot(y)``, the joint in counts.
+
+    Counts, not frequencies, as the official code does: the two differ by the constant
+    ``C log B`` without eps, but with eps a normalised U of 10 classes has det ~1e-12 and the
+    eps swamps it, leaving no gradient at all.
 
     Parameters
     ----------
@@ -41,7 +45,7 @@ def dmi_loss(logits: torch.Tensor, y: torch.Tensor, eps: float = 1e-3) -> torch.
     y : torch.Tensor, shape (B,), int64 noisy labels
     """
     probs = F.softmax(logits.float(), dim=1)
-    joint = probs.T @ F.one_hot(y, probs.shape[1]).float() / len(y)
+    joint = probs.T @ F.one_hot(y, probs.shape[1]).float()
     return -torch.log(torch.linalg.det(joint).abs() + eps)
 
 
