@@ -105,16 +105,17 @@ class BestTracker:
 
 
 @torch.no_grad()
-def predict_logits(method: Method, views: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+def predict_logits(method: Method, views: list[torch.Tensor], batch_size: int, noisy: bool = False) -> torch.Tensor:
+    predict = method.predict_noisy if noisy else method.predict
     dummy = torch.empty(len(views[0]), dtype=torch.int64, device=views[0].device)
-    return torch.cat([method.predict(batch.views).float() for batch in iterate_batches(views, dummy, batch_size)])
+    return torch.cat([predict(batch.views).float() for batch in iterate_batches(views, dummy, batch_size)])
 
 
 def mean_or_nan(values: torch.Tensor) -> torch.Tensor:
     return values.float().mean() if len(values) else torch.tensor(float("nan"), device=values.device)
 
 
-def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, float]:
+def evaluate(method: Method, data: DeviceData, batch_size: int, noisy_val: bool = False) -> dict[str, float]:
     """Train (split into clean and flipped samples), validation and test metrics.
 
     On the flipped subset, `acc_noisy` is agreement with the noisy label (memorisation) and
@@ -133,8 +134,9 @@ def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, flo
     metrics["train_flipped/loss"] = mean_or_nan(loss[flipped])
     metrics["train_flipped/acc_noisy"] = mean_or_nan(pred[flipped] == data.train_noisy[flipped])
     metrics["train_flipped/acc_true"] = mean_or_nan(pred[flipped] == data.train_true[flipped])
+    # A noisy validation split is scored against the method's model of the noisy label.
     for split, views, labels in (("val", data.val_views, data.val_labels), ("test", data.test_views, data.test_labels)):
-        logits = predict_logits(method, views, batch_size)
+        logits = predict_logits(method, views, batch_size, noisy=noisy_val and split == "val")
         metrics[f"{split}/loss"] = F.cross_entropy(logits, labels)
         metrics[f"{split}/acc"] = mean_or_nan(logits.argmax(1) == labels)
     method.train_mode(True)
@@ -320,7 +322,7 @@ def train_run(
             extra |= method.end_epoch(epoch)
 
             metrics = {step_metric_name(method, k): v for k, v in steps.means().items()}
-            metrics |= evaluate(method, data, spec.train.eval_batch_size)
+            metrics |= evaluate(method, data, spec.train.eval_batch_size, noisy_val=spec.data.val == "noisy")
             if (selected := method.clean_selection()) is not None:
                 metrics |= selection_metrics(selected.to(device), data.flipped)
             metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}

@@ -107,6 +107,12 @@ class Method:
         """(B, C) logits for evaluation."""
         raise NotImplementedError
 
+    def predict_noisy(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """(B, C) scores of the NOISY label, which the engine uses on a noisy validation split
+        (`data.val: noisy`) for val metrics and best-epoch selection. Methods that model the
+        noise (a T) override it; by default the clean prediction stands in."""
+        return self.predict(views)
+
     def clean_selection(self) -> torch.Tensor | None:
         """(n_train,) bool over training positions (`batch.idx`): the samples the method trained
         on as clean this epoch (Co-teaching's small-loss set, DivideMix's labelled set), or None.

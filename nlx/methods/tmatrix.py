@@ -80,10 +80,12 @@ class TransitionMethod(Method):
 
     @torch.no_grad()
     def val_accuracy(self) -> float:
+        """Accuracy on the validation split, by the criterion the engine uses for it."""
         self.net.eval()
+        predict = self.predict_noisy if self.ctx.spec.data.val == "noisy" else self.predict
         hits, total = torch.zeros((), device=self.ctx.device), 0
         for batch in self.ctx.val_batches():
-            hits += (self.net(batch.views).argmax(1) == batch.y).sum()
+            hits += (predict(batch.views).argmax(1) == batch.y).sum()
             total += len(batch.y)
         self.net.train()
         return float(hits) / max(total, 1)
@@ -128,6 +130,18 @@ class TransitionMethod(Method):
 
     def predict(self, views: list[torch.Tensor]) -> torch.Tensor:
         return self.net(views)
+
+    def current_T(self) -> torch.Tensor | None:
+        """The T the method trains with now; None before it has one (warm-up)."""
+        return self.T_hat
+
+    def predict_noisy(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """log(softmax(f(x)) @ T): the noisy-label posterior the loss fits, once T is known."""
+        T = self.current_T()
+        logits = self.net(views)
+        if T is None:
+            return logits
+        return (F.softmax(logits.float(), dim=1) @ T).clamp_min(1e-12).log()
 
     def extra_state(self) -> dict[str, Any]:
         return {"T_hat": self.T_hat, "best_val": self.best_val, "best_state": self.best_state}

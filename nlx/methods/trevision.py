@@ -93,6 +93,11 @@ class TRevision(TransitionMethod):
             self.ctx.optimize(loss, self.revise_optimizer)
         return {"loss": loss.detach()}
 
+    def current_T(self) -> torch.Tensor | None:
+        if self.T_hat is not None and self.revising:
+            return self.T_hat + self.dT.weight.detach()
+        return self.T_hat
+
     def transition_matrix(self):
         T = super().transition_matrix()
         if T is not None and self.stage.name == "revise":

@@ -103,3 +103,14 @@ def test_trevision_slack_starts_at_zero_and_is_learned(store, build_method):
     reweight, revised = store_T([m for m in stored if m.stage == "reweight"][-1]), store_T(stored[-1])
     # dT moved, and no entry by more than Adam's ~lr per step allows (2 epochs of 6 steps).
     assert 0 < np.abs(revised - reweight).max() < 2 * 6 * 1e-3 * 1.5
+
+
+def test_noisy_validation_scores_the_noisy_label_model(build_method):
+    # Once T is known, the engine's val metrics (and best-epoch choice) use log(p @ T) on a
+    # noisy validation split: a corrected model is judged by how well it predicts noisy labels.
+    method = build_method(spec_for("forward", {"t_source": "true"}))
+    views = [torch.randn(5, 64)]
+    T = torch.as_tensor(method.ctx.true_T, dtype=torch.float32)
+    expected = (F.softmax(method.predict(views), dim=1) @ T).log()
+    torch.testing.assert_close(method.predict_noisy(views), expected)
+    assert build_method(spec_for("trevision")).predict_noisy(views).shape == (5, 10)  # warm-up: plain logits
