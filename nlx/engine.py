@@ -346,7 +346,7 @@ def train_run(
                 },
                 checkpoints=blobs,
                 matrices=[] if T_hat is None else [
-                    {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.name,
+                    {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.transition_estimator(),
                      "error": estimation_error(T_hat, prepared.noise.T)}
                 ],
             )

@@ -124,6 +124,10 @@ class Method:
         """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
         return None
 
+    def transition_estimator(self) -> str:
+        """How `transition_matrix()` was obtained, stored with each estimate (e.g. 'trevision/anchor')."""
+        return self.name
+
     def extra_state(self) -> dict[str, Any]:
         """Method state beyond tracked modules/optimizers (e.g. a GMM split), for checkpoints."""
         return {}

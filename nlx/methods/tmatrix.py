@@ -123,6 +123,11 @@ class TransitionMethod(Method):
         self.ctx.optimize(loss, self.optimizer)
         return {"loss": loss.detach()}
 
+    def transition_estimator(self) -> str:
+        if getattr(self.params, "t_source", "estimated") == "true":
+            return f"{self.name}/true"
+        return f"{self.name}/{self.params.estimator}"
+
     def transition_matrix(self) -> np.ndarray | None:
         if self.stage is not None and self.stage.name == "warmup":
             return getattr(self, "_warmup_T", None)

@@ -39,7 +39,7 @@ def db(tmp_path_factory):
 
 def test_show_prints_true_and_estimated_T_with_the_error(db):
     out = invoke("show", "1", "--db", db).stdout
-    assert "true T" in out and "estimated T (forward, epoch 2, error" in out
+    assert "true T" in out and "estimated T (forward/anchor, epoch 2, error" in out
     assert "T error by epoch  0:" in out
 
 

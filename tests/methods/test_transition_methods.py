@@ -65,6 +65,7 @@ def test_forward_with_the_true_T_stores_it_every_epoch(store):
     assert outcome.status == "finished", outcome.error
     stored = estimates(store, outcome.run_id)
     assert [m.stage for m in stored] == ["forward"] * 3
+    assert {m.estimator for m in stored} == {"forward/true"}
     assert all(m.error == pytest.approx(0.0, abs=1e-6) for m in stored)  # float32 on the device
 
 
