@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,6 +47,10 @@ class MethodContext:
         train_views: list[torch.Tensor],
         train_labels: torch.Tensor,
         generator: torch.Generator,
+        val_views: list[torch.Tensor] | None = None,
+        val_labels: torch.Tensor | None = None,
+        true_T: np.ndarray | None = None,
+        init_state: dict | None = None,
     ):
         self.spec = spec
         self.device = device
@@ -61,6 +66,15 @@ class MethodContext:
         self.device_generator = torch.Generator(device=device).manual_seed(spec.seed + 1)
         if (problem := check_augmentation(spec.data.augment, view_shapes)) is not None:
             raise SpecError(f"data.augment: {problem}")
+        # Validation labels are whatever the spec allows (noisy or clean, `data.val`): methods
+        # that select a model inside a stage (T-Revision's warm-up) use them as the engine does.
+        self._val_views = val_views or []
+        self._val_labels = val_labels
+        # The noise's true T (not labels): only for oracle ablations such as `forward` with
+        # `t_source: true`; a method that reads it says so in its parameters.
+        self.true_T = true_T
+        # For methods that need a checkpoint: the source run's method state (`Method.state_dict`).
+        self.init_state = init_state
         self._amp = spec.train.amp and device.type == "cuda"
         self._scalers: dict[int, torch.amp.GradScaler] = {}
 
@@ -101,6 +115,12 @@ class MethodContext:
     def augments(self) -> bool:
         """False when `data.augment` is none: two 'views' of a sample would be identical."""
         return self.spec.data.augment != "none"
+
+    def val_batches(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """The validation split in order (labels noisy or clean, per `data.val`)."""
+        if self._val_labels is None:
+            return iter(())
+        return iterate_batches(self._val_views, self._val_labels, batch_size or self.spec.train.eval_batch_size)
 
     def build_network(self) -> nn.Module:
         return build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)

@@ -110,16 +110,17 @@ class BestTracker:
 
 
 @torch.no_grad()
-def predict_logits(method: Method, views: list[torch.Tensor], batch_size: int) -> torch.Tensor:
+def predict_logits(method: Method, views: list[torch.Tensor], batch_size: int, noisy: bool = False) -> torch.Tensor:
+    predict = method.predict_noisy if noisy else method.predict
     dummy = torch.empty(len(views[0]), dtype=torch.int64, device=views[0].device)
-    return torch.cat([method.predict(batch.views).float() for batch in iterate_batches(views, dummy, batch_size)])
+    return torch.cat([predict(batch.views).float() for batch in iterate_batches(views, dummy, batch_size)])
 
 
 def mean_or_nan(values: torch.Tensor) -> torch.Tensor:
     return values.float().mean() if len(values) else torch.tensor(float("nan"), device=values.device)
 
 
-def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, float]:
+def evaluate(method: Method, data: DeviceData, batch_size: int, noisy_val: bool = False) -> dict[str, float]:
     """Train (split into clean and flipped samples), validation and test metrics.
 
     On the flipped subset, `acc_noisy` is agreement with the noisy label (memorisation) and
@@ -138,8 +139,9 @@ def evaluate(method: Method, data: DeviceData, batch_size: int) -> dict[str, flo
     metrics["train_flipped/loss"] = mean_or_nan(loss[flipped])
     metrics["train_flipped/acc_noisy"] = mean_or_nan(pred[flipped] == data.train_noisy[flipped])
     metrics["train_flipped/acc_true"] = mean_or_nan(pred[flipped] == data.train_true[flipped])
+    # A noisy validation split is scored against the method's model of the noisy label.
     for split, views, labels in (("val", data.val_views, data.val_labels), ("test", data.test_views, data.test_labels)):
-        logits = predict_logits(method, views, batch_size)
+        logits = predict_logits(method, views, batch_size, noisy=noisy_val and split == "val")
         metrics[f"{split}/loss"] = F.cross_entropy(logits, labels)
         metrics[f"{split}/acc"] = mean_or_nan(logits.argmax(1) == labels)
     method.train_mode(True)
@@ -313,6 +315,7 @@ def train_run(
     reporter: Reporter | None = None,
     resume: bool = False,
     stop: threading.Event | None = None,
+    init_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train one run to the end, writing every epoch. Raises on failure (the caller records it).
 
@@ -320,6 +323,7 @@ def train_run(
     states, epoch); epochs after it are trained again and their rows replaced.
     stop: when set, the current epoch is abandoned, the last completed one is checkpointed and
     RunInterrupted is raised.
+    init_state: the method state of the checkpoint a method that needs one starts from.
     """
     device = pick_device(spec.train.device)
     # Data first: some loaders reseed global RNGs, and the run's own seeding must come after.
@@ -328,7 +332,11 @@ def train_run(
     data = DeviceData.from_prepared(prepared, device)
 
     generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
-    ctx = MethodContext(spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator)
+    ctx = MethodContext(
+        spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator,
+        val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
+        init_state=init_state,
+    )
     method_cls = get_method(spec.method.name)
     method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
     method.setup()
@@ -373,7 +381,7 @@ def train_run(
             extra |= method.end_epoch(epoch)
 
             metrics = {step_metric_name(method, k): v for k, v in steps.means().items()}
-            metrics |= evaluate(method, data, spec.train.eval_batch_size)
+            metrics |= evaluate(method, data, spec.train.eval_batch_size, noisy_val=spec.data.val == "noisy")
             if (selected := method.clean_selection()) is not None:
                 metrics |= selection_metrics(selected.to(device), data.flipped)
             metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}
@@ -381,7 +389,10 @@ def train_run(
             metrics["time/epoch_s"] = time.perf_counter() - started
 
             final = epoch == total_epochs - 1
-            blobs = checkpointer.blobs(lambda: training_state(method, epoch, best, generator, ctx.device_generator), improved, final)
+            snapshot = lambda: training_state(method, epoch, best, generator, ctx.device_generator)  # noqa: E731
+            blobs = checkpointer.blobs(snapshot, improved, final)
+            if spec.train.keep_checkpoints and epoch % spec.train.keep_checkpoints == 0:
+                blobs.append((f"epoch{epoch}", epoch, serialise_checkpoint(snapshot())))
             T_hat = method.transition_matrix()
             store.log_epoch(
                 run_id,
@@ -395,7 +406,7 @@ def train_run(
                 },
                 checkpoints=blobs,
                 matrices=[] if T_hat is None else [
-                    {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.name,
+                    {"T": T_hat, "kind": ESTIMATED_T, "stage": stage.name, "estimator": method.transition_estimator(),
                      "error": estimation_error(T_hat, prepared.noise.T)}
                 ],
             )

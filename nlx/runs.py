@@ -15,11 +15,15 @@ from typing import Any
 from nlx.config import expand, get_experiment, parse_override
 from nlx.data.prepare import select_views
 from nlx.data.registry import load_dataset
-from nlx.engine import Reporter, RunInterrupted, pick_device, train_run
-from nlx.errors import StoreError
+from nlx.engine import Reporter, RunInterrupted, load_checkpoint, pick_device, train_run
+from nlx.errors import NlxError, SpecError, StoreError
+from nlx.methods import get_method
 from nlx.reports.export import flatten
 from nlx.specs import RunSpec
+from nlx.store.models import INIT_FROM
 from nlx.store.repo import Store, display_status
+
+INIT_TAG = "best"  # a fine-tuning run starts from its source run's best-validation checkpoint
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ def check_runnable(spec: RunSpec) -> None:
     the dataset lacks."""
     pick_device(spec.train.device)
     select_views(load_dataset(spec.data.name), spec.data.views)
+    check_needs(spec)
 
 
 def stored_spec(store: Store, run_id: int) -> RunSpec:
@@ -79,30 +84,71 @@ def graceful_stop() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def check_needs(spec: RunSpec) -> None:
+    """A method that needs a checkpoint must be told where from, before anything is written."""
+    if "checkpoint" in get_method(spec.method.name).needs and spec.method.params.get("init_from") is None:
+        raise SpecError(
+            f"method.params.init_from: {spec.method.name} does not train from scratch; give a finished run id "
+            "to start from its best checkpoint, or 'auto' to pretrain (or reuse) a CE run"
+        )
+
+
+class InitSourceError(NlxError):
+    exit_code = 1
+
+
+def init_source(spec: RunSpec, store: Store, run: Callable[[RunSpec], "RunOutcome"]) -> int:
+    """The run whose best checkpoint `spec` starts from: `init_from` as given, or with `auto` a
+    finished run of the method's pretraining spec, reused when one exists, else run now."""
+    init_from = spec.method.params["init_from"]
+    if init_from == "auto":
+        pretrain = get_method(spec.method.name).pretraining_spec(spec)
+        source = store.reusable_run(pretrain.spec_hash(), INIT_TAG)
+        if source is None:
+            outcome = run(pretrain)
+            if outcome.status != "finished":
+                raise InitSourceError(f"pretraining run {outcome.run_id} {outcome.status}: {outcome.error}")
+            source = outcome.run_id
+        return source
+    source_spec = RunSpec.model_validate_json(store.get_run(int(init_from)).spec_json)
+    for field in ("data", "noise", "model", "seed"):
+        if getattr(source_spec, field) != getattr(spec, field):
+            raise InitSourceError(f"method.params.init_from: run {init_from} has a different {field} than this run")
+    return int(init_from)
+
+
 def execute_runs(
     specs: list[RunSpec],
     store: Store,
     reporter: Callable[[], Reporter | None] = lambda: None,
     stop: threading.Event | None = None,
 ) -> list[RunOutcome]:
-    """Create and train a run per spec; after an interruption the remaining specs are not started."""
-    outcomes = []
-    for spec in specs:
+    """Create and train a run per spec (and any pretraining run a spec needs first); after an
+    interruption the remaining specs are not started."""
+    outcomes: list[RunOutcome] = []
+
+    def run_one(spec: RunSpec) -> RunOutcome:
         run_id = store.create_run(spec)
-        outcomes.append(train_and_record(spec, store, run_id, reporter(), stop=stop))
-        if outcomes[-1].status == "interrupted":
+        outcome = train_and_record(spec, store, run_id, reporter, stop=stop, run=run_one)
+        outcomes.append(outcome)
+        return outcome
+
+    for spec in specs:
+        if run_one(spec).status == "interrupted":
             break
     return outcomes
 
 
-def resume_run(store: Store, run_id: int, reporter: Reporter | None = None, stop: threading.Event | None = None) -> RunOutcome:
+def resume_run(
+    store: Store, run_id: int, reporter: Callable[[], Reporter | None] = lambda: None, stop: threading.Event | None = None
+) -> RunOutcome:
     """Continue a stale, interrupted or failed run in place, from its last checkpoint."""
     run = store.get_run(run_id)
     status = display_status(run)
     if status not in RESUMABLE:
         raise StoreError(f"run {run_id} is {status}; only {', '.join(sorted(RESUMABLE))} runs can be resumed")
     spec = stored_spec(store, run_id)
-    pick_device(spec.train.device)
+    check_runnable(spec)
     store.find_checkpoint(run_id, "last")  # a corrupted checkpoint is refused before any write
     return train_and_record(spec, store, run_id, reporter, resume=True, stop=stop)
 
@@ -110,17 +156,35 @@ def resume_run(store: Store, run_id: int, reporter: Reporter | None = None, stop
 RESUMABLE = {"stale", "interrupted", "failed", "pending"}
 
 
+def initial_state(spec: RunSpec, store: Store, run_id: int, run: Callable[[RunSpec], RunOutcome] | None) -> dict | None:
+    """For a method that needs a checkpoint: the source run's method state, linked to this run.
+    On resume (`run` is None) the source is the one linked when the run was first made."""
+    if "checkpoint" not in get_method(spec.method.name).needs:
+        return None
+    if run is None:
+        [source] = [link.source_run_id for link in store.links(run_id) if link.run_id == run_id and link.relation == INIT_FROM]
+    else:
+        source = init_source(spec, store, run)
+        store.link_runs(run_id, source, INIT_FROM, INIT_TAG)
+    return load_checkpoint(store.load_checkpoint(source, INIT_TAG))["method"]
+
+
 def train_and_record(
     spec: RunSpec,
     store: Store,
     run_id: int,
-    progress: Reporter | None,
+    reporter: Callable[[], Reporter | None],
     resume: bool = False,
     stop: threading.Event | None = None,
+    run: Callable[[RunSpec], RunOutcome] | None = None,
 ) -> RunOutcome:
-    """Train, and record how it ended: finished, interrupted (checkpointed) or failed (reason)."""
+    """Train, and record how it ended: finished, interrupted (checkpointed) or failed (reason).
+    `run` executes (and records) a pretraining run when the method needs one."""
+    progress = None
     try:
-        train_run(spec, store, run_id, progress, resume=resume, stop=stop)
+        init_state = initial_state(spec, store, run_id, None if resume else run)
+        progress = reporter()
+        train_run(spec, store, run_id, progress, resume=resume, stop=stop, init_state=init_state)
     except (RunInterrupted, KeyboardInterrupt) as error:
         reason = str(error) or "interrupted by the user"
         store.finish_run(run_id, "interrupted", reason)

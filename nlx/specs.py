@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from nlx.data.noise import NOISE_TYPES, noise_label
+from nlx.data.noise import ALL_NOISE_TYPES, noise_label
 from nlx.errors import NestedFieldErrors
 
 
@@ -49,7 +49,7 @@ class DataSpec(Strict):
 
 
 class NoiseSpec(Strict):
-    type: Literal[NOISE_TYPES] = Field("sym", description="none | sym | usym | asym | classmap")  # type: ignore[valid-type]
+    type: Literal[ALL_NOISE_TYPES] = Field("sym", description="none | sym | usym | asym | classmap | inst (instance-dependent)")  # type: ignore[valid-type]
     rate: float = Field(0.0, ge=0, lt=1, description="target noise rate r in [0, 1)")
     seed: int | None = Field(None, description="noise seed; None = the run's seed")
     class_map: dict[int, int] | None = Field(None, description="classmap noise: true class -> noisy class; None = the dataset's default map")
@@ -115,6 +115,9 @@ class TrainSpec(Strict):
     eval_batch_size: int = Field(1024, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(False, description="mixed precision (CUDA only)")
+    keep_checkpoints: int = Field(
+        0, ge=0, description="also keep the state of every N-th epoch (0, N, 2N, ...) as checkpoint 'epochK', e.g. for `nlx estimate-t`; 0 = none"
+    )
     checkpoint_every_s: float = Field(
         60.0, ge=0, description="seconds between `last` checkpoints (0 = every epoch); the final epoch always writes one"
     )

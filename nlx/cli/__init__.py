@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nlx.cli import db, inspect, reports, run
+from nlx.cli import db, inspect, reports, run, transition
 
 app = typer.Typer(
     name="nlx",
@@ -17,6 +17,7 @@ app = typer.Typer(
 run.register(app)
 inspect.register(app)
 reports.register(app)
+transition.register(app)
 app.add_typer(db.app, name="db")
 
 

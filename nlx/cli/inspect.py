@@ -87,6 +87,14 @@ def show(
         # The true T, and the latest estimate when the method makes one: side by side.
         shown = [m for m in matrices if m.kind == TRUE_T] + estimated[-1:]
         console.print(Columns([_matrix_table(_matrix_title(m), json.loads(m.values_json)) for m in shown]))
+        if estimated:  # the error over epochs: early estimates are often the better ones
+            trail = "  ".join(f"{m.epoch}:{m.error:.3f}" for m in estimated if m.error is not None)
+            console.print(f"T error by epoch  {trail}", highlight=False)
+        for link in store.links(run.id):
+            if link.run_id == run.id:
+                console.print(f"{link.relation}: run {link.source_run_id} ({link.checkpoint_tag} checkpoint)")
+            else:
+                console.print(f"run {link.run_id} started from this run ({link.relation}, {link.checkpoint_tag} checkpoint)")
         summary = Table("best val epoch", "best val acc", "test acc at best val", "last test acc", "epochs", "duration (s)")
         summary.add_row(
             str(run.best_val_epoch), _percent(run.best_val_acc), _percent(run.best_val_test_acc),

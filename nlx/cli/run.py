@@ -79,7 +79,8 @@ def report_outcomes(outcomes: list[RunOutcome], planned: int) -> None:
     for outcome in failed:
         console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
     finished = len(outcomes) - len(failed) - len(interrupted)
-    console.print(f"{finished} finished, {len(failed)} failed (runs {outcomes[0].run_id}-{outcomes[-1].run_id})")
+    ids = [o.run_id for o in outcomes]  # pretraining runs may come before the ones asked for
+    console.print(f"{finished} finished, {len(failed)} failed (runs {min(ids)}-{max(ids)})")
     if interrupted:
         run_id = interrupted[0].run_id
         console.print(f"[yellow]run {run_id} interrupted[/]: continue it with `nlx resume {run_id}`; "
@@ -98,7 +99,7 @@ def resume(
     """Continue a run in place from its last checkpoint; epochs after it are trained again and
     their rows replaced, so on the CPU the result equals an uninterrupted run."""
     with Store(open_db(db)) as store, graceful_stop() as stop:
-        outcome = with_progress(quiet, lambda reporter: resume_run(store, run_id, reporter(), stop=stop))
+        outcome = with_progress(quiet, lambda reporter: resume_run(store, run_id, reporter, stop=stop))
         report_outcomes([outcome], planned=1)
 
 

@@ -22,11 +22,13 @@ from typing import Mapping
 
 import numpy as np
 
-NOISE_TYPES = ("none", "sym", "usym", "asym", "classmap")
+NOISE_TYPES = ("none", "sym", "usym", "asym", "classmap")  # class-conditional: a T describes them
+INSTANCE_NOISE_TYPES = ("inst",)  # instance-dependent: see nlx/data/instance_noise.py
+ALL_NOISE_TYPES = NOISE_TYPES + INSTANCE_NOISE_TYPES
 
-_LABEL_RE = re.compile(r"^(sym|usym|asym|classmap)((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$")
+_LABEL_RE = re.compile(r"^(sym|usym|asym|classmap|inst)((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$")
 _LABEL_FORMS = (
-    "'none', 'sym<r>', 'usym<r>', 'asym<r>' or 'classmap<r>' with 0 <= r < 1 (e.g. 'sym0.4')"
+    "'none', 'sym<r>', 'usym<r>', 'asym<r>', 'classmap<r>' or 'inst<r>' with 0 <= r < 1 (e.g. 'sym0.4')"
 )
 
 
@@ -266,6 +268,6 @@ def parse_noise_label(text: str) -> tuple[str, float]:
 
 def noise_label(kind: str, rate: float) -> str:
     """Inverse of :func:`parse_noise_label`: ``("sym", 0.4)`` -> ``"sym0.4"``; none ignores rate."""
-    if kind not in NOISE_TYPES:
-        raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_TYPES}")
+    if kind not in ALL_NOISE_TYPES:
+        raise ValueError(f"unknown noise kind {kind!r}; expected one of {ALL_NOISE_TYPES}")
     return "none" if kind == "none" else f"{kind}{_check_rate(rate):g}"

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlx.data.noise import NoisyLabels, make_noisy_labels
+from nlx.data.instance_noise import instance_noisy_labels
+from nlx.data.noise import NoisyLabels, empirical_T, make_noisy_labels
 from nlx.data.registry import Dataset, load_dataset
 from nlx.data.splits import split_indices
 from nlx.errors import SpecError
@@ -74,9 +75,13 @@ def prepare_data(spec: RunSpec) -> PreparedData:
     if spec.noise.type == "classmap" and not class_map:
         raise SpecError(f"noise.class_map: {dataset.name} has no default class map; give one")
     try:
-        pool_noise = make_noisy_labels(
-            labels[pool], spec.noise.type, spec.noise.rate, dataset.num_classes, noise_seed, class_map
-        )
+        if spec.noise.type == "inst":  # the flips depend on the (selected) views' features
+            features = np.concatenate([view[pool].reshape(len(pool), -1) for view in views], axis=1)
+            pool_noise = instance_noisy_labels(labels[pool], features, spec.noise.rate, dataset.num_classes, noise_seed)
+        else:
+            pool_noise = make_noisy_labels(
+                labels[pool], spec.noise.type, spec.noise.rate, dataset.num_classes, noise_seed, class_map
+            )
     except ValueError as error:
         raise SpecError(f"noise: {error}") from None
 
@@ -84,9 +89,12 @@ def prepare_data(spec: RunSpec) -> PreparedData:
     position = np.arange(len(pool))
     train_pos, val_pos = split_indices(position, pool_noise.noisy, spec.data.val_fraction, spec.seed)
     val_labels = pool_noise.noisy[val_pos] if spec.data.val == "noisy" else labels[pool[val_pos]]
-    train_noise = NoisyLabels(
-        noisy=pool_noise.noisy[train_pos], flipped=pool_noise.flipped[train_pos], T=pool_noise.T
+    # Instance-dependent noise has no T but the average one, which is the training split's own.
+    train_T = (
+        empirical_T(labels[pool[train_pos]], pool_noise.noisy[train_pos], dataset.num_classes)
+        if spec.noise.type == "inst" else pool_noise.T
     )
+    train_noise = NoisyLabels(noisy=pool_noise.noisy[train_pos], flipped=pool_noise.flipped[train_pos], T=train_T)
 
     def split(index: np.ndarray, split_labels: np.ndarray) -> Split:
         return Split(index=index, views=[view[index] for view in views], labels=split_labels)

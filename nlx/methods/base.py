@@ -76,6 +76,13 @@ class Method:
         self.stage: Stage | None = None
         self._tracked: dict[str, Any] = {}
 
+    @classmethod
+    def pretraining_spec(cls, spec: Any) -> Any:
+        """For methods that need a checkpoint and are given `init_from: auto`: the run whose best
+        checkpoint they start from. Default: the same data, noise, model, training and seed with
+        plain CE."""
+        return spec.model_copy(update={"method": type(spec.method)(name="ce")})
+
     # --- hooks a method implements -------------------------------------------------------
     def setup(self) -> None:
         """Build networks and optimizers through `self.ctx`, and `track` them."""
@@ -108,6 +115,12 @@ class Method:
         """(B, C) logits for evaluation."""
         raise NotImplementedError
 
+    def predict_noisy(self, views: list[torch.Tensor]) -> torch.Tensor:
+        """(B, C) scores of the NOISY label, which the engine uses on a noisy validation split
+        (`data.val: noisy`) for val metrics and best-epoch selection. Methods that model the
+        noise (a T) override it; by default the clean prediction stands in."""
+        return self.predict(views)
+
     def clean_selection(self) -> torch.Tensor | None:
         """(n_train,) bool over training positions (`batch.idx`): the samples the method trained
         on as clean this epoch (Co-teaching's small-loss set, DivideMix's labelled set), or None.
@@ -118,6 +131,10 @@ class Method:
     def transition_matrix(self) -> np.ndarray | None:
         """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
         return None
+
+    def transition_estimator(self) -> str:
+        """How `transition_matrix()` was obtained, stored with each estimate (e.g. 'trevision/anchor')."""
+        return self.name
 
     def extra_state(self) -> dict[str, Any]:
         """Method state beyond tracked modules/optimizers (e.g. a GMM split), for checkpoints."""

@@ -151,3 +151,23 @@ class RunLabels(Base):
     train_index: Mapped[bytes] = mapped_column(LargeBinary)
     noisy_labels: Mapped[bytes] = mapped_column(LargeBinary)
     flip_mask: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# Relations between runs. A fine-tuning run (DMI) starts from another run's checkpoint.
+INIT_FROM = "init_from"
+
+
+class RunLink(Base):
+    """`run_id` depends on `source_run_id` in the way `relation` says (e.g. init_from: it started
+    from that run's best checkpoint)."""
+
+    __tablename__ = "run_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    source_run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str] = mapped_column(String(50))
+    checkpoint_tag: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_id", "relation"),)

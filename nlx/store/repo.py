@@ -26,7 +26,7 @@ import nlx
 from nlx.errors import StoreError
 from nlx.store.db import WRITE
 from nlx.specs import RunSpec
-from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, TransitionMatrix, utcnow
+from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, RunLink, TransitionMatrix, utcnow
 
 
 EPOCH_METRICS = EpochMetric.__table__
@@ -235,6 +235,10 @@ class Store:
         with self.writing() as session:
             session.connection().execute(RUNS.update().where(RUNS.c.id == run_id).values(heartbeat_at=utcnow()))
 
+    def link_runs(self, run_id: int, source_run_id: int, relation: str, checkpoint_tag: str | None = None) -> None:
+        with self.writing() as session:
+            session.add(RunLink(run_id=run_id, source_run_id=source_run_id, relation=relation, checkpoint_tag=checkpoint_tag))
+
     def finish_run(self, run_id: int, status: str, error: str | None = None) -> None:
         with self.writing() as session:
             run = session.get(Run, run_id)
@@ -284,6 +288,23 @@ class Store:
         if run is None:
             raise StoreError(f"no run {run_id} in this database (see `nlx ls`)")
         return run
+
+    def reusable_run(self, spec_hash: str, checkpoint_tag: str) -> int | None:
+        """The newest finished run with this spec hash that kept checkpoint `checkpoint_tag`."""
+        query = (
+            select(Run.id)
+            .join(Checkpoint, (Checkpoint.run_id == Run.id) & (Checkpoint.tag == checkpoint_tag))
+            .where(Run.spec_hash == spec_hash, Run.status == "finished")
+            .order_by(Run.id.desc())
+        )
+        with self.session() as session:
+            return session.scalars(query).first()
+
+    def links(self, run_id: int) -> list[RunLink]:
+        """Links from and to a run, oldest first."""
+        query = select(RunLink).where((RunLink.run_id == run_id) | (RunLink.source_run_id == run_id))
+        with self.session() as session:
+            return list(session.scalars(query.order_by(RunLink.id)))
 
     def runs(self, where: RunFilter = RunFilter()) -> list[Run]:
         with self.session() as session:

@@ -95,3 +95,23 @@ def assert_round_trip_continues_identically(spec: RunSpec, epochs_before: int, e
     assert (selection_a is None) == (selection_b is None)
     if selection_a is not None:
         assert torch.equal(selection_a, selection_b)
+
+
+def build(spec: RunSpec, init_state: dict | None = None):
+    """A method built on real digits data without the engine loop, to inspect its state."""
+    prepared = prepare_data(spec)
+    data = DeviceData.from_prepared(prepared, torch.device("cpu"))
+    ctx = MethodContext(
+        spec, torch.device("cpu"), prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy,
+        torch.Generator().manual_seed(0), val_views=data.val_views, val_labels=data.val_labels,
+        true_T=prepared.noise.T, init_state=init_state,
+    )
+    cls = get_method(spec.method.name)
+    method = cls(cls.Params.model_validate(spec.method.params), ctx)
+    method.setup()
+    return method
+
+
+@pytest.fixture
+def build_method():
+    return build

@@ -90,7 +90,7 @@ def test_upgrade_refuses_a_newer_database(db_path):
         upgrade(resolve_url(str(db_path)))
 
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("schema_*.db")), ids=lambda p: p.stem)

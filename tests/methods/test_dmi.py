@@ -1,0 +1,82 @@
+"""L_DMI: the loss, the refusal to start without a checkpoint, `init_from: auto` pretraining that
+is linked and reused."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlx.methods.dmi import MissingCheckpoint, dmi_loss
+from nlx.runs import execute_runs
+from nlx.specs import RunSpec
+from nlx.store.db import open_db
+from nlx.store.models import INIT_FROM
+from nlx.store.repo import Store
+
+
+def spec_for(params: dict, method: str = "dmi", noise: str = "asym", seed: int = 0) -> RunSpec:
+    return RunSpec.model_validate({
+        "noise": {"type": noise, "rate": 0.4},
+        "model": {"hidden": [16]},
+        "method": {"name": method, "params": params},
+        "train": {"epochs": 2, "batch_size": 256, "device": "cpu"},
+        "seed": seed,
+    })
+
+
+@pytest.fixture
+def store(db_path):
+    with Store(open_db(str(db_path), create=True)) as store:
+        yield store
+
+
+def test_dmi_loss_prefers_predictions_that_determine_the_labels():
+    y = torch.arange(4).repeat(8)
+    informative = F.one_hot(y, 4).float() * 5
+    uninformative = torch.zeros(32, 4)  # U has identical rows: det 0, the loss is at its maximum
+    assert dmi_loss(informative, y) < dmi_loss(uninformative, y)
+    assert dmi_loss(uninformative, y) == pytest.approx(-torch.log(torch.tensor(1e-3)).item())
+    # A consistent relabelling (a permutation: invertible noise) leaves the loss unchanged.
+    torch.testing.assert_close(dmi_loss(informative, (y + 1) % 4), dmi_loss(informative, y))
+
+
+def test_dmi_refuses_to_start_without_a_checkpoint(cli, experiments_file, db_path, build_method):
+    result = cli("run", "tiny", "--config", experiments_file, "--db", db_path, "method.name=dmi", "noise.type=asym")
+    assert result.exit_code == 2
+    assert "init_from" in result.output
+    assert not db_path.exists()
+    with pytest.raises(MissingCheckpoint, match="init_from"):
+        build_method(spec_for({}))
+
+
+def test_dmi_auto_pretrains_links_and_reuses_the_ce_run(store):
+    [ce, dmi] = execute_runs([spec_for({"init_from": "auto"})], store)
+    assert (ce.spec.method.name, ce.status, dmi.status) == ("ce", "finished", "finished"), dmi.error
+    [link] = store.links(dmi.run_id)
+    assert (link.run_id, link.source_run_id, link.relation, link.checkpoint_tag) == (dmi.run_id, ce.run_id, INIT_FROM, "best")
+
+    # Another DMI run on the same data/noise/model/seed reuses it; another seed pretrains anew.
+    outcomes = execute_runs([spec_for({"init_from": "auto", "lr": 1e-5}), spec_for({"init_from": "auto"}, seed=1)], store)
+    assert [o.spec.method.name for o in outcomes] == ["dmi", "ce", "dmi"]
+    assert store.links(outcomes[0].run_id)[0].source_run_id == ce.run_id
+    assert store.links(outcomes[2].run_id)[0].source_run_id == outcomes[1].run_id
+    assert sum(run.method == "ce" for run in store.runs()) == 2
+
+
+def test_dmi_from_a_run_id_checks_that_the_run_matches(store):
+    [ce] = execute_runs([spec_for({}, method="ce")], store)
+    [ok] = execute_runs([spec_for({"init_from": ce.run_id})], store)
+    assert ok.status == "finished", ok.error
+    [bad] = execute_runs([spec_for({"init_from": ce.run_id}, noise="sym")], store)
+    assert bad.status == "failed" and "different noise" in bad.error
+
+
+def test_dmi_loss_has_a_usable_gradient_for_ten_classes():
+    # With a joint in frequencies, det(U) ~ 1e-12 for 10 classes and the eps inside the log
+    # flattens the loss; in counts (as the official code) the gradient is alive.
+    torch.manual_seed(0)
+    y = torch.randint(0, 10, (64,))
+    logits = (3 * F.one_hot(y, 10).float() + torch.randn(64, 10)).requires_grad_()
+    dmi_loss(logits, y).backward()
+    assert logits.grad.abs().sum() > 1e-2
