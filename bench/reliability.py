@@ -33,10 +33,11 @@ def kill_and_resume(trials: int, folder: Path) -> tuple[int, int, list[int]]:
     config = folder / "long.yaml"
     config.write_text(crash.CONFIG)
     identical, killed_at = 0, []
+    chooser = random.Random()  # its own RNG: each run reseeds the global one with the run's seed
     for trial in range(trials):
         db = folder / f"kill{trial}.db"
         process = crash.start_run(config, db)
-        crash.wait_for_epoch(process, db, random.randint(1, crash.EPOCHS - 2))
+        crash.wait_for_epoch(process, db, chooser.randint(1, crash.EPOCHS - 2))
         process.send_signal(signal.SIGKILL)
         process.wait()
         killed_at.append(crash.epochs_done(db))

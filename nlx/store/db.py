@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +20,7 @@ from nlx.store.models import VERSION_TABLE
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 DEFAULT_DB = "nlx.db"
+BUSY_TIMEOUT_MS = 30_000
 
 
 def resolve_url(db: str | None) -> str:
@@ -41,9 +44,19 @@ def _set_sqlite_pragmas(dbapi_connection, _record) -> None:
     # Take transaction control from the sqlite3 module, so that `_begin` decides how to BEGIN.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    # WAL lets readers work while a run writes; the busy timeout makes writers queue, not fail.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    # The busy timeout makes writers queue, not fail; set first so the pragmas below wait too.
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # WAL lets readers work while a run writes. Switching a new file to WAL can answer "locked"
+    # without waiting when several processes open it at once (workers on a fresh database).
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -100,7 +113,9 @@ def upgrade(url: str) -> tuple[str | None, str]:
         before = current_revision(engine)
         if before is not None and before not in known_revisions():
             raise newer_schema_error(url, before)
-        with engine.begin() as connection:
+        # Under the write lock: of several processes creating one database, one migrates and the
+        # others, once they hold the lock, find it at the head and do nothing.
+        with engine.execution_options(**WRITE).begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")

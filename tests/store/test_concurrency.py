@@ -1,5 +1,5 @@
-"""Concurrent writers: several processes writing runs and epochs into one SQLite file finish
-with no lock errors and every row present."""
+"""Concurrent writers: several processes creating and writing runs and epochs into one SQLite
+file finish with no lock errors and every row present."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def write_runs(db: str, worker: int) -> int:
 
 def test_eight_processes_write_into_one_sqlite_file(tmp_path):
     db = str(tmp_path / "shared.db")
-    open_db(db, create=True).dispose()  # created once, as `nlx run` would
+    # Nobody creates the file first: the workers race to create it, as parallel workers on a
+    # fresh database do; one migrates, the others wait for its lock and find the schema there.
     with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
         assert sorted(pool.starmap(write_runs, [(db, w) for w in range(PROCESSES)])) == list(range(PROCESSES))
     with sqlite3.connect(db) as connection:
