@@ -23,16 +23,15 @@ def iterate_batches(
     labels: torch.Tensor,
     batch_size: int,
     generator: torch.Generator | None = None,
+    positions: torch.Tensor | None = None,
 ) -> Iterator[Batch]:
     """Batches sliced straight from tensors already on the device (no DataLoader, no copies of
-    the dataset). Shuffled with `generator` when given, in order otherwise; the last batch may
-    be short."""
-    n = len(labels)
+    the dataset): of every sample, or of `positions` only. Shuffled with `generator` when given,
+    in order otherwise; the last batch may be short."""
+    order = torch.arange(len(labels), device=labels.device) if positions is None else positions.to(labels.device)
     if generator is not None:
-        order = torch.randperm(n, generator=generator).to(labels.device, non_blocking=True)
-    else:
-        order = torch.arange(n, device=labels.device)
-    for start in range(0, n, batch_size):
+        order = order[torch.randperm(len(order), generator=generator).to(labels.device, non_blocking=True)]
+    for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         yield Batch(views=[view[idx] for view in views], y=labels[idx], idx=idx)
 
@@ -92,16 +91,13 @@ class MethodContext:
     ) -> Iterator[Batch]:
         """The noisy training set in batches; shuffled by the run's seeded generator. With
         `positions` (a 1-D tensor of training positions), only that subset."""
-        size = batch_size or self.spec.train.batch_size
-        if positions is None:
-            return iterate_batches(self._train_views, self._train_labels, size, self._generator if shuffle else None)
-        return self._subset_batches(positions.to(self.device), size, shuffle)
-
-    def _subset_batches(self, positions: torch.Tensor, size: int, shuffle: bool) -> Iterator[Batch]:
-        if shuffle:
-            positions = positions[torch.randperm(len(positions), generator=self._generator).to(self.device)]
-        for start in range(0, len(positions), size):
-            yield self.batch_at(positions[start : start + size])
+        return iterate_batches(
+            self._train_views,
+            self._train_labels,
+            batch_size or self.spec.train.batch_size,
+            self._generator if shuffle else None,
+            positions,
+        )
 
     def batch_at(self, positions: torch.Tensor) -> Batch:
         """The training samples at these positions, as a batch."""

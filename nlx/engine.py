@@ -389,10 +389,11 @@ def train_run(
             metrics["time/epoch_s"] = time.perf_counter() - started
 
             final = epoch == total_epochs - 1
-            snapshot = lambda: training_state(method, epoch, best, generator, ctx.device_generator)  # noqa: E731
-            blobs = checkpointer.blobs(snapshot, improved, final)
+            blobs = checkpointer.blobs(
+                lambda: training_state(method, epoch, best, generator, ctx.device_generator), improved, final
+            )
             if spec.train.keep_checkpoints and epoch % spec.train.keep_checkpoints == 0:
-                blobs.append((f"epoch{epoch}", epoch, serialise_checkpoint(snapshot())))
+                blobs.append((f"epoch{epoch}", epoch, serialise_checkpoint(checkpointer.latest)))  # this epoch's snapshot
             T_hat = method.transition_matrix()
             store.log_epoch(
                 run_id,

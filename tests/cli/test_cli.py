@@ -10,7 +10,6 @@ import pytest
 import typer
 
 from nlx.cli import app
-from tests.conftest import file_digest
 
 
 def all_commands(group, prefix: tuple[str, ...] = ()):
