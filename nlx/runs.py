@@ -71,9 +71,8 @@ def graceful_stop() -> Iterator[threading.Event]:
         yield stop
         return
 
-    def request_stop(signum: int, _frame: object) -> None:
+    def request_stop(_signum: int, _frame: object) -> None:
         stop.set()
-        stop.signum = signum  # type: ignore[attr-defined]
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: now
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
