@@ -18,6 +18,7 @@ from nlx.data.registry import load_dataset
 from nlx.engine import Reporter, RunInterrupted, load_checkpoint, pick_device, train_run
 from nlx.errors import NlxError, SpecError, StoreError
 from nlx.methods import get_method
+from nlx.models import check_model
 from nlx.reports.export import flatten
 from nlx.specs import RunSpec
 from nlx.store.models import INIT_FROM
@@ -45,9 +46,11 @@ def plan_runs(name: str, config: Path, overrides: list[str], seeds: int | None =
 
 def check_runnable(spec: RunSpec) -> None:
     """What the spec's schema cannot know, found before any write: a missing CUDA device, views
-    the dataset lacks."""
+    the dataset lacks, a network that cannot take the data."""
     pick_device(spec.train.device)
-    select_views(load_dataset(spec.data.name), spec.data.views)
+    dataset = load_dataset(spec.data.name)
+    views = select_views(dataset, spec.data.views)
+    check_model(spec.model, [dataset.views[i].shape[1:] for i in views], dataset.num_classes)
     check_needs(spec)
 
 

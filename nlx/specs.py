@@ -61,9 +61,25 @@ class NoiseSpec(Strict):
 
 
 class ModelSpec(Strict):
-    arch: str = Field("mlp", description="network name: mlp | lenet")
-    hidden: list[int] = Field([256, 256], description="hidden widths of MLP layers")
+    arch: str = Field("mlp", description="network name: mlp | lenet | cnn1d | preact_resnet18 | multiview")
+    hidden: list[int] = Field([256, 256], description="hidden widths of MLP layers (also of multiview's mlp encoders)")
     dropout: float = Field(0.0, ge=0, lt=1)
+    encoder: str | list[str] = Field(
+        "mlp", description="multiview: each view's encoder (mlp | lenet | cnn1d | preact_resnet18), or a list of one per view"
+    )
+    fusion: Literal["concat", "sum", "lowrank"] = Field("concat", description="multiview: how the views' embeddings are fused")
+    rank: int = Field(4, ge=1, description="multiview with lowrank fusion: rank of the per-view factors")
+    embed: int = Field(128, ge=1, description="multiview with sum or lowrank fusion: width of the fused embedding")
+
+    @property
+    def label(self) -> str:
+        """The network as reports name it: the arch, and for multiview its fusion (and encoders
+        unless MLPs), e.g. 'multiview-lowrank4', 'multiview[cnn1d]-concat'."""
+        if self.arch != "multiview":
+            return self.arch
+        encoders = self.encoder if isinstance(self.encoder, str) else ",".join(self.encoder)
+        fusion = f"lowrank{self.rank}" if self.fusion == "lowrank" else self.fusion
+        return "multiview" + ("" if encoders == "mlp" else f"[{encoders}]") + f"-{fusion}"
 
     @field_validator("arch")
     @classmethod
@@ -73,6 +89,19 @@ class ModelSpec(Strict):
         if arch not in model_names():
             raise ValueError(f"unknown network {arch!r}; known: {', '.join(model_names())}")
         return arch
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoders(cls, encoder: str | list[str]) -> str | list[str]:
+        from nlx.models import encoder_names
+
+        names = [encoder] if isinstance(encoder, str) else encoder
+        if not names:
+            raise ValueError("give an encoder name, or one per view")
+        for name in names:
+            if name not in encoder_names():
+                raise ValueError(f"unknown encoder {name!r}; known: {', '.join(encoder_names())}")
+        return encoder
 
     @field_validator("hidden")
     @classmethod

@@ -146,7 +146,7 @@ class Store:
                 config_hash=spec.config_hash(),
                 seed=spec.seed,
                 dataset=spec.data.name,
-                model=spec.model.arch,
+                model=spec.model.label,
                 method=spec.method.name,
                 noise_type=spec.noise.type,
                 noise_rate=spec.noise.rate,

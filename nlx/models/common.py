@@ -1,0 +1,45 @@
+"""What the networks share: the per-view encoder each offers to `multiview`, the one-view
+classifier built on it, and the error for a view shape a network cannot take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class ShapeError(ValueError):
+    """A view shape a network cannot take. The caller names the spec field to blame:
+    `model.arch` for a one-view network, `model.encoder` for an encoder inside `multiview`."""
+
+
+@dataclass
+class Encoder:
+    """A feature extractor of one view: (B, *shape) -> (B, width)."""
+
+    module: nn.Module
+    width: int
+
+
+def only_view(arch: str, view_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The shape of the single view a one-view network takes."""
+    if len(view_shapes) != 1:
+        raise ShapeError(
+            f"{arch} takes one view, got {len(view_shapes)} of shapes {view_shapes}; "
+            f"fuse them with model.arch=multiview, model.encoder={arch}"
+        )
+    return view_shapes[0]
+
+
+class OneView(nn.Module):
+    """An encoder's features, dropout, then a linear classifier."""
+
+    def __init__(self, encoder: Encoder, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.features = encoder.module
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(encoder.width, num_classes)
+
+    def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
+        return self.classifier(self.dropout(self.features(views[0])))
