@@ -54,6 +54,15 @@ class NoiseSpec(Strict):
     seed: int | None = Field(None, description="noise seed; None = the run's seed")
     class_map: dict[int, int] | None = Field(None, description="classmap noise: true class -> noisy class; None = the dataset's default map")
 
+    def unused_fields(self) -> set[str]:
+        """Multiview settings this network ignores. Left out of the spec's hash, so that a run of
+        another network hashes as it did before they existed (`init_from: auto` still finds its
+        CE run, benchmarks still reuse theirs) and a setting that changes nothing does not split
+        runs apart. (`hidden` predates them and is hashed whatever the network.)"""
+        if self.arch != "multiview":
+            return {"encoder", "fusion", "rank", "embed"}
+        return {"concat": {"rank", "embed"}, "sum": {"rank"}, "lowrank": set()}[self.fusion]
+
     @property
     def label(self) -> str:
         """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none'."""
@@ -70,6 +79,15 @@ class ModelSpec(Strict):
     fusion: Literal["concat", "sum", "lowrank"] = Field("concat", description="multiview: how the views' embeddings are fused")
     rank: int = Field(4, ge=1, description="multiview with lowrank fusion: rank of the per-view factors")
     embed: int = Field(128, ge=1, description="multiview with sum or lowrank fusion: width of the fused embedding")
+
+    def unused_fields(self) -> set[str]:
+        """Multiview settings this network ignores. Left out of the spec's hash, so that a run of
+        another network hashes as it did before they existed (`init_from: auto` still finds its
+        CE run, benchmarks still reuse theirs) and a setting that changes nothing does not split
+        runs apart. (`hidden` predates them and is hashed whatever the network.)"""
+        if self.arch != "multiview":
+            return {"encoder", "fusion", "rank", "embed"}
+        return {"concat": {"rank", "embed"}, "sum": {"rank"}, "lowrank": set()}[self.fusion]
 
     @property
     def label(self) -> str:
@@ -164,8 +182,9 @@ class RunSpec(Strict):
     seed: int = 0
 
     def content(self) -> dict[str, Any]:
-        """The spec minus its experiment name: what makes two runs the same run."""
-        return self.model_dump(mode="json", exclude={"experiment"})
+        """The spec minus its experiment name and the multiview settings its network ignores:
+        what makes two runs the same run."""
+        return self.model_dump(mode="json", exclude={"experiment": True, "model": self.model.unused_fields()})
 
     def spec_hash(self) -> str:
         return _hash(self.content())

@@ -121,3 +121,14 @@ def test_labels_tell_fusions_apart():
     assert ModelSpec(arch="multiview").label == "multiview-concat"
     assert ModelSpec(arch="multiview", fusion="lowrank", rank=8).label == "multiview-lowrank8"
     assert ModelSpec(arch="multiview", encoder=["cnn1d", "mlp"], fusion="sum").label == "multiview[cnn1d,mlp]-sum"
+
+
+def test_multiview_settings_a_network_ignores_leave_the_spec_hash_alone():
+    # A spec of another network hashes its model as before these settings existed, so stored
+    # runs are still found for reuse.
+    assert RunSpec().content()["model"] == {"arch": "mlp", "hidden": [256, 256], "dropout": 0.0}
+    assert RunSpec(model={"arch": "lenet", "fusion": "lowrank"}).spec_hash() == RunSpec(model={"arch": "lenet"}).spec_hash()
+    concat = RunSpec(model={"arch": "multiview"})
+    assert concat.spec_hash() == RunSpec(model={"arch": "multiview", "rank": 9, "embed": 3}).spec_hash()
+    lowrank = RunSpec(model={"arch": "multiview", "fusion": "lowrank"})
+    assert len({concat.spec_hash(), lowrank.spec_hash(), RunSpec(model={"arch": "multiview", "fusion": "lowrank", "rank": 2}).spec_hash()}) == 3
