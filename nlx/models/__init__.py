@@ -84,4 +84,11 @@ def check_model(spec, view_shapes: list[Shape], num_classes: int) -> None:
         build_model(spec, view_shapes, num_classes)
 
 
-__all__ = ["build_model", "check_model", "encoder_names", "model_names"]
+def parameter_count(spec, view_shapes: list[Shape], num_classes: int) -> int:
+    """How many parameters the network has on these shapes (built on the meta device: cheap
+    even for large networks, e.g. for a benchmark's table of networks)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(spec, view_shapes, num_classes).parameters())
+
+
+__all__ = ["build_model", "check_model", "encoder_names", "model_names", "parameter_count"]

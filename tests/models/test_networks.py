@@ -8,7 +8,7 @@ import torch
 from pydantic import ValidationError
 
 from nlx.errors import SpecError, describe_validation_error
-from nlx.models import build_model, check_model, encoder_names, model_names
+from nlx.models import build_model, check_model, encoder_names, model_names, parameter_count
 from nlx.specs import ModelSpec, RunSpec
 
 CLASSES = 3
@@ -53,6 +53,7 @@ def test_multiview_with_one_view(fusion):
 def test_preact_resnet18_has_the_standard_size():
     net = build_model(ModelSpec(arch="preact_resnet18"), [(3, 32, 32)], 10)
     assert sum(p.numel() for p in net.parameters()) == pytest.approx(11.17e6, rel=1e-3)
+    assert parameter_count(ModelSpec(arch="preact_resnet18"), [(3, 32, 32)], 10) == sum(p.numel() for p in net.parameters())
 
 
 def test_cnn1d_is_the_mnist1d_papers_size():
