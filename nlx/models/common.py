@@ -1,5 +1,5 @@
 """What the networks share: the per-view encoder each offers to `multiview`, the one-view
-classifier built on it, and the error for a view shape a network cannot take."""
+classifier built on it, and the checks of view shapes (with their error)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def only_view(arch: str, view_shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
             f"fuse them with model.arch=multiview, model.encoder={arch}"
         )
     return view_shapes[0]
+
+
+def image_shape(arch: str, shape: tuple[int, ...], smallest: int = 1) -> tuple[int, int, int]:
+    """(C, H, W) of an image view, or a ShapeError saying what `arch` needs."""
+    if len(shape) != 3:
+        raise ShapeError(f"{arch} needs image views (C, H, W), got {shape}")
+    if min(shape[1:]) < smallest:
+        raise ShapeError(f"{arch} needs images of at least {smallest}x{smallest} pixels, got {shape}")
+    return shape  # type: ignore[return-value]
 
 
 class OneView(nn.Module):

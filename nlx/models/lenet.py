@@ -6,18 +6,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nlx.models.common import Encoder, ShapeError, only_view
+from nlx.models.common import Encoder, image_shape, only_view
 
 HIDDEN = 128  # width of the fully connected layer after the convolutions
-
-
-def image_shape(arch: str, shape: tuple[int, ...], smallest: int = 1) -> tuple[int, int, int]:
-    """(C, H, W) of an image view, or a ShapeError saying what `arch` needs."""
-    if len(shape) != 3:
-        raise ShapeError(f"{arch} needs image views (C, H, W), got {shape}")
-    if min(shape[1:]) < smallest:
-        raise ShapeError(f"{arch} needs images of at least {smallest}x{smallest} pixels, got {shape}")
-    return shape  # type: ignore[return-value]
 
 
 def lenet_convs(channels: int) -> nn.Sequential:

@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlx.models.common import Encoder, OneView, only_view
-from nlx.models.lenet import image_shape
+from nlx.models.common import Encoder, OneView, image_shape, only_view
 
 STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, stride of the stage's first block)
 BLOCKS_PER_STAGE = 2
