@@ -54,15 +54,6 @@ class NoiseSpec(Strict):
     seed: int | None = Field(None, description="noise seed; None = the run's seed")
     class_map: dict[int, int] | None = Field(None, description="classmap noise: true class -> noisy class; None = the dataset's default map")
 
-    def unused_fields(self) -> set[str]:
-        """Multiview settings this network ignores. Left out of the spec's hash, so that a run of
-        another network hashes as it did before they existed (`init_from: auto` still finds its
-        CE run, benchmarks still reuse theirs) and a setting that changes nothing does not split
-        runs apart. (`hidden` predates them and is hashed whatever the network.)"""
-        if self.arch != "multiview":
-            return {"encoder", "fusion", "rank", "embed"}
-        return {"concat": {"rank", "embed"}, "sum": {"rank"}, "lowrank": set()}[self.fusion]
-
     @property
     def label(self) -> str:
         """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none'."""
