@@ -90,8 +90,8 @@ def mnist(source: DataSource) -> Dataset:
 class _ArraysOnly(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays only: a CIFAR batch cannot run code."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor")}
+    ALLOWED = {*((core, name) for core in ("numpy.core.multiarray", "numpy._core.multiarray") for name in ("_reconstruct", "scalar")),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # encode: protocol-2 bytes
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
