@@ -12,7 +12,7 @@ from nlx.data.builtin import MFEAT_VIEWS, MFEAT_WIDTHS, make_mnist1d
 from nlx.data.registry import load_dataset
 from nlx.errors import DataError
 
-from .conftest import write_cifar10, write_cifar100, write_mnist, write_npz
+from .fixture_files import write_cifar10, write_cifar100, write_mnist, write_npz
 
 
 def test_mnist_reads_idx_files_training_first(tmp_path):

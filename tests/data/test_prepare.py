@@ -15,7 +15,7 @@ from nlx.data.standardize import fit_standardizer, standardize_views
 from nlx.errors import DataError
 from nlx.specs import RunSpec
 
-from .conftest import write_cifar10, write_npz
+from .fixture_files import write_cifar10, write_npz
 
 
 def spec(**sections) -> RunSpec:
