@@ -43,6 +43,18 @@ class DataSpec(Strict):
             raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
         return name
 
+    @property
+    def label(self) -> str:
+        """How runs name their data in listings and tables: the dataset, the npz file's stem, and
+        a view subset, e.g. 'mfeat[fou,mor]' or 'npz:reuters[0,1]', so that different data never
+        pool into one table cell."""
+        from pathlib import PurePath
+
+        label = f"npz:{PurePath(self.path).stem}" if self.name == "npz" and self.path else self.name
+        if self.views is not None:
+            label += "[" + ",".join(str(v) for v in self.views) + "]"
+        return label[:100]
+
     @field_validator("path")
     @classmethod
     def _path_for_npz_only(cls, path: str | None, info: ValidationInfo) -> str | None:
@@ -93,7 +105,7 @@ class NoiseSpec(Strict):
         """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none';
         file noise is 'file:' and the dict key or the file's stem, e.g. 'file:worse_label'."""
         if self.type == "file":
-            return file_noise_label(self.path, self.key)
+            return file_noise_label(self.path, self.key)[:40]
         return noise_label(self.type, self.rate) if self.rate > 0 else "none"
 
 

@@ -139,3 +139,9 @@ def test_file_fields_are_validated_where_they_belong(fields, field):
     with pytest.raises(ValidationError) as info:
         RunSpec.model_validate(fields)
     assert describe_validation_error(info.value).startswith(f"{field}: ")
+
+
+def test_data_label_names_the_file_and_view_subset():
+    assert RunSpec().data.label == "digits"
+    assert RunSpec.model_validate({"data": {"name": "mfeat", "views": ["fou", 5]}}).data.label == "mfeat[fou,5]"
+    assert RunSpec.model_validate({"data": {"name": "npz", "path": "x/reuters.npz"}}).data.label == "npz:reuters"

@@ -36,5 +36,5 @@ def test_run_on_npz_with_noise_from_a_file_stores_its_realised_rate(cli, tmp_pat
     assert result.exit_code == 0, result.output
     with Store(open_db(str(db_path))) as store:
         [run] = store.runs(RunFilter())
-        assert run.noise == "file:noisy" and run.dataset == "npz"
+        assert run.noise == "file:noisy" and run.dataset == "npz:d"
         assert 0.1 < run.realised_noise_rate < 0.45
