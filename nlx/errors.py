@@ -15,6 +15,10 @@ class SpecError(NlxError):
     """An invalid experiment spec, override or argument."""
 
 
+class DataError(NlxError):
+    """A dataset or label file that is missing or malformed; the message says what was expected where."""
+
+
 class StoreError(NlxError):
     """A missing, foreign or mismatched database, or an unknown run."""
 

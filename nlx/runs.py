@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
-from nlx.data.prepare import select_views
-from nlx.data.registry import load_dataset
+from nlx.data.prepare import check_data
 from nlx.engine import Reporter, RunInterrupted, load_checkpoint, pick_device, train_run
 from nlx.errors import NlxError, SpecError, StoreError
 from nlx.methods import get_method
@@ -45,11 +44,10 @@ def plan_runs(name: str, config: Path, overrides: list[str], seeds: int | None =
 
 
 def check_runnable(spec: RunSpec) -> None:
-    """What the spec's schema cannot know, found before any write: a missing CUDA device, views
-    the dataset lacks, a network that cannot take the data."""
+    """What the spec's schema cannot know, found before any write: a missing CUDA device, missing
+    or malformed data files, views the dataset lacks, a network that cannot take the data."""
     pick_device(spec.train.device)
-    dataset = load_dataset(spec.data.name)
-    views = select_views(dataset, spec.data.views)
+    dataset, views = check_data(spec)
     check_model(spec.model, [dataset.views[i].shape[1:] for i in views], dataset.num_classes)
     check_needs(spec)
 

@@ -11,9 +11,9 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from nlx.data.noise import ALL_NOISE_TYPES, noise_label
+from nlx.data.noise import ALL_NOISE_TYPES, file_noise_label, noise_label
 from nlx.errors import NestedFieldErrors
 
 
@@ -23,7 +23,12 @@ class Strict(BaseModel):
 
 class DataSpec(Strict):
     name: str = Field("digits", description="registered dataset name (see `nlx datasets`)")
+    root: str | None = Field(None, description="folder of disk datasets (mnist, cifar10, cifar100); None = $NLX_DATA, else ./data")
+    path: str | None = Field(None, validate_default=True, description="the .npz file of the npz dataset")
     views: list[int | str] | None = Field(None, description="subset of views by index or name; None = all")
+    standardize: bool | None = Field(
+        None, description="standardise each view with training-split statistics (per feature, or per channel for images); None = feature views only"
+    )
     val: Literal["noisy", "clean"] = Field("noisy", description="validation labels: carved from the noisy training set, or clean")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training pool held out for validation")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share held out for test when the dataset has no given test split")
@@ -38,6 +43,28 @@ class DataSpec(Strict):
             raise ValueError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
         return name
 
+    @property
+    def label(self) -> str:
+        """How runs name their data in listings and tables: the dataset, the npz file's stem, and
+        a view subset, e.g. 'mfeat[fou,mor]' or 'npz:reuters[0,1]', so that different data never
+        pool into one table cell."""
+        from pathlib import PurePath
+
+        label = f"npz:{PurePath(self.path).stem}" if self.name == "npz" and self.path else self.name
+        if self.views is not None:
+            label += "[" + ",".join(str(v) for v in self.views) + "]"
+        return label[:100]
+
+    @field_validator("path")
+    @classmethod
+    def _path_for_npz_only(cls, path: str | None, info: ValidationInfo) -> str | None:
+        name = info.data.get("name")
+        if name == "npz" and not path:
+            raise ValueError("required for the npz dataset (an .npz file)")
+        if name not in (None, "npz") and path:
+            raise ValueError(f"only the npz dataset reads a file, not {name}")
+        return path
+
     @field_validator("augment")
     @classmethod
     def _known_augmentation(cls, name: str) -> str:
@@ -49,14 +76,36 @@ class DataSpec(Strict):
 
 
 class NoiseSpec(Strict):
-    type: Literal[ALL_NOISE_TYPES] = Field("sym", description="none | sym | usym | asym | classmap | inst (instance-dependent)")  # type: ignore[valid-type]
-    rate: float = Field(0.0, ge=0, lt=1, description="target noise rate r in [0, 1)")
+    type: Literal[ALL_NOISE_TYPES + ("file",)] = Field("sym", description="none | sym | usym | asym | classmap | inst (instance-dependent) | file (labels read from noise.path)")  # type: ignore[valid-type]
+    rate: float = Field(0.0, ge=0, lt=1, description="target noise rate r in [0, 1); unused (0) for file noise")
     seed: int | None = Field(None, description="noise seed; None = the run's seed")
     class_map: dict[int, int] | None = Field(None, description="classmap noise: true class -> noisy class; None = the dataset's default map")
+    path: str | None = Field(None, validate_default=True, description="file noise: a .npy label vector or a torch-saved dict of them (CIFAR-10N/100N)")
+    key: str | None = Field(None, description="file noise: which entry of a dict file, e.g. worse_label")
+
+    @field_validator("rate")
+    @classmethod
+    def _no_rate_for_file(cls, rate: float, info: ValidationInfo) -> float:
+        if info.data.get("type") == "file" and rate:
+            raise ValueError("must be 0 for noise type file (the file gives the noisy labels)")
+        return rate
+
+    @field_validator("path", "key")
+    @classmethod
+    def _file_fields(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("type")
+        if kind == "file" and info.field_name == "path" and not value:
+            raise ValueError("required for noise type file")
+        if kind not in (None, "file") and value:
+            raise ValueError(f"only used by noise type file, not {kind}")
+        return value
 
     @property
     def label(self) -> str:
-        """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none'."""
+        """Short name as used on the command line, e.g. 'sym0.4'; any rate-0 noise is 'none';
+        file noise is 'file:' and the dict key or the file's stem, e.g. 'file:worse_label'."""
+        if self.type == "file":
+            return file_noise_label(self.path, self.key)[:40]
         return noise_label(self.type, self.rate) if self.rate > 0 else "none"
 
 

@@ -118,3 +118,30 @@ def test_override_inside_a_whole_section_axis_wins_over_the_cell():
     specs = expand("selection", selection, [parse_override("noise.rate=0.3"), parse_override("method.name=ce")], seeds=1)
     assert sorted((s.noise.type, s.noise.rate) for s in specs) == [("asym", 0.3)] + [("sym", 0.3)] * 3
     assert selection.grid["noise"][0] == {"type": "sym", "rate": 0.2}  # the experiment itself is untouched
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"noise": {"type": "file"}}, "noise.path"),
+        ({"noise": {"type": "file", "path": "n.npy", "rate": 0.4}}, "noise.rate"),
+        ({"noise": {"type": "sym", "rate": 0.4, "path": "n.npy"}}, "noise.path"),
+        ({"noise": {"type": "sym", "rate": 0.4, "key": "worse_label"}}, "noise.key"),
+        ({"data": {"name": "npz"}}, "data.path"),
+        ({"data": {"name": "digits", "path": "d.npz"}}, "data.path"),
+    ],
+)
+def test_file_fields_are_validated_where_they_belong(fields, field):
+    from pydantic import ValidationError
+
+    from nlx.errors import describe_validation_error
+
+    with pytest.raises(ValidationError) as info:
+        RunSpec.model_validate(fields)
+    assert describe_validation_error(info.value).startswith(f"{field}: ")
+
+
+def test_data_label_names_the_file_and_view_subset():
+    assert RunSpec().data.label == "digits"
+    assert RunSpec.model_validate({"data": {"name": "mfeat", "views": ["fou", 5]}}).data.label == "mfeat[fou,5]"
+    assert RunSpec.model_validate({"data": {"name": "npz", "path": "x/reuters.npz"}}).data.label == "npz:reuters"

@@ -28,7 +28,8 @@ ALL_NOISE_TYPES = NOISE_TYPES + INSTANCE_NOISE_TYPES
 
 _LABEL_RE = re.compile(r"^(sym|usym|asym|classmap|inst)((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$")
 _LABEL_FORMS = (
-    "'none', 'sym<r>', 'usym<r>', 'asym<r>', 'classmap<r>' or 'inst<r>' with 0 <= r < 1 (e.g. 'sym0.4')"
+    "'none', 'sym<r>', 'usym<r>', 'asym<r>', 'classmap<r>' or 'inst<r>' with 0 <= r < 1 (e.g. 'sym0.4'), "
+    "or 'file:<key>'"
 )
 
 
@@ -255,6 +256,8 @@ def parse_noise_label(text: str) -> tuple[str, float]:
     text = text.strip()
     if text == "none":
         return "none", 0.0
+    if text.startswith("file:") and len(text) > 5:  # noise read from a file has no rate
+        return "file", 0.0
     m = _LABEL_RE.match(text)
     if m is None:
         raise ValueError(f"bad noise label {text!r}; expected {_LABEL_FORMS}")
@@ -264,6 +267,13 @@ def parse_noise_label(text: str) -> tuple[str, float]:
             f"bad noise label {text!r}: rate {rate:g} not in [0, 1); expected {_LABEL_FORMS}"
         )
     return m.group(1), rate
+
+
+def file_noise_label(path: str | None, key: str | None) -> str:
+    """Label of noise read from a file: ``"file:"`` and the dict key, else the file's stem."""
+    from pathlib import PurePath
+
+    return f"file:{key or PurePath(path or '').stem}"
 
 
 def noise_label(kind: str, rate: float) -> str:

@@ -13,7 +13,9 @@ import numpy as np
 
 from nlx.data.instance_noise import instance_noisy_labels
 from nlx.data.noise import NoisyLabels, empirical_T, make_noisy_labels
+from nlx.data.noise_file import align_noisy_labels, read_noisy_labels
 from nlx.data.registry import Dataset, load_dataset
+from nlx.data.standardize import standardize_views
 from nlx.data.splits import split_indices
 from nlx.errors import SpecError
 from nlx.specs import RunSpec
@@ -59,9 +61,47 @@ def select_views(dataset: Dataset, wanted: list[int | str] | None) -> list[int]:
     return chosen
 
 
+def load_spec_dataset(spec: RunSpec) -> Dataset:
+    return load_dataset(spec.data.name, spec.data.root, spec.data.path)
+
+
+def file_noise(spec: RunSpec, dataset: Dataset) -> np.ndarray:
+    """(N,) noisy labels from `noise.path`, aligned with the dataset (-1 on its given test split)."""
+    return align_noisy_labels(read_noisy_labels(spec.noise.path, spec.noise.key), dataset.train_mask, dataset.num_classes)
+
+
+def check_data(spec: RunSpec) -> tuple[Dataset, list[int]]:
+    """Load what a run will read (dataset, views, noise file) so that a missing or malformed file
+    is reported before anything is written; returns the dataset and the selected views."""
+    dataset = load_spec_dataset(spec)
+    views = select_views(dataset, spec.data.views)
+    if spec.noise.type == "file":
+        file_noise(spec, dataset)
+    return dataset, views
+
+
+def _pool_noise(spec: RunSpec, dataset: Dataset, views: list[np.ndarray], pool: np.ndarray, seed: int) -> NoisyLabels:
+    """Noisy labels of the training pool; T is filled in by the caller for inst and file noise."""
+    labels, classes = dataset.labels, dataset.num_classes
+    if spec.noise.type == "file":
+        noisy = file_noise(spec, dataset)[pool]
+        return NoisyLabels(noisy=noisy, flipped=noisy != labels[pool], T=np.eye(classes))
+    class_map = spec.noise.class_map or dataset.class_map
+    if spec.noise.type == "classmap" and not class_map:
+        raise SpecError(f"noise.class_map: {dataset.name} has no default class map; give one")
+    try:
+        if spec.noise.type == "inst":  # the flips depend on the (selected) views' features
+            features = np.concatenate([view[pool].reshape(len(pool), -1) for view in views], axis=1)
+            return instance_noisy_labels(labels[pool], features, spec.noise.rate, classes, seed)
+        return make_noisy_labels(labels[pool], spec.noise.type, spec.noise.rate, classes, seed, class_map)
+    except ValueError as error:
+        raise SpecError(f"noise: {error}") from None
+
+
 def prepare_data(spec: RunSpec) -> PreparedData:
-    dataset = load_dataset(spec.data.name)
-    views = [dataset.views[i] for i in select_views(dataset, spec.data.views)]
+    dataset = load_spec_dataset(spec)
+    chosen = select_views(dataset, spec.data.views)
+    views = [dataset.views[i] for i in chosen]
     labels = dataset.labels
     everything = np.arange(len(dataset))
 
@@ -71,30 +111,21 @@ def prepare_data(spec: RunSpec) -> PreparedData:
         pool, test = split_indices(everything, labels, spec.data.test_fraction, spec.seed)
 
     noise_seed = spec.seed if spec.noise.seed is None else spec.noise.seed
-    class_map = spec.noise.class_map or dataset.class_map
-    if spec.noise.type == "classmap" and not class_map:
-        raise SpecError(f"noise.class_map: {dataset.name} has no default class map; give one")
-    try:
-        if spec.noise.type == "inst":  # the flips depend on the (selected) views' features
-            features = np.concatenate([view[pool].reshape(len(pool), -1) for view in views], axis=1)
-            pool_noise = instance_noisy_labels(labels[pool], features, spec.noise.rate, dataset.num_classes, noise_seed)
-        else:
-            pool_noise = make_noisy_labels(
-                labels[pool], spec.noise.type, spec.noise.rate, dataset.num_classes, noise_seed, class_map
-            )
-    except ValueError as error:
-        raise SpecError(f"noise: {error}") from None
+    pool_noise = _pool_noise(spec, dataset, views, pool, noise_seed)
 
     # Validation is stratified on the noisy labels: that is all a practitioner could stratify on.
     position = np.arange(len(pool))
     train_pos, val_pos = split_indices(position, pool_noise.noisy, spec.data.val_fraction, spec.seed)
     val_labels = pool_noise.noisy[val_pos] if spec.data.val == "noisy" else labels[pool[val_pos]]
-    # Instance-dependent noise has no T but the average one, which is the training split's own.
+    # Instance-dependent and real (file) noise have no T but the average one: the training split's own.
     train_T = (
         empirical_T(labels[pool[train_pos]], pool_noise.noisy[train_pos], dataset.num_classes)
-        if spec.noise.type == "inst" else pool_noise.T
+        if spec.noise.type in ("inst", "file") else pool_noise.T
     )
     train_noise = NoisyLabels(noisy=pool_noise.noisy[train_pos], flipped=pool_noise.flipped[train_pos], T=train_T)
+
+    # Statistics from the training split only: validation and test stay unseen.
+    views = standardize_views(views, pool[train_pos], spec.data.standardize)
 
     def split(index: np.ndarray, split_labels: np.ndarray) -> Split:
         return Split(index=index, views=[view[index] for view in views], labels=split_labels)
@@ -106,5 +137,5 @@ def prepare_data(spec: RunSpec) -> PreparedData:
         train_true=labels[pool[train_pos]],
         noise=train_noise,
         num_classes=dataset.num_classes,
-        view_names=[dataset.view_names[i] for i in select_views(dataset, spec.data.views)],
+        view_names=[dataset.view_names[i] for i in chosen],
     )

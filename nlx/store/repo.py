@@ -145,7 +145,7 @@ class Store:
                 spec_hash=spec.spec_hash(),
                 config_hash=spec.config_hash(),
                 seed=spec.seed,
-                dataset=spec.data.name,
+                dataset=spec.data.label,
                 model=spec.model.label,
                 method=spec.method.name,
                 noise_type=spec.noise.type,
