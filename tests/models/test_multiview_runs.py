@@ -40,7 +40,7 @@ def signal_and_features() -> Dataset:
 @pytest.fixture(scope="module")
 def two_view_dataset():
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(registry._LOADERS, DATASET, signal_and_features)
+        patch.setitem(registry._ENTRIES, DATASET, registry.DatasetEntry(DATASET, lambda source: signal_and_features()))
         yield DATASET
 
 
