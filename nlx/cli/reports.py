@@ -12,7 +12,6 @@ import typer
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.data.noise import parse_noise_label
 from nlx.errors import SpecError
-from nlx.reports.curves import plot_curves
 from nlx.reports.export import export_csv
 from nlx.reports.tables import compare_table, render, rich_table
 from nlx.store.db import open_db
@@ -97,6 +96,8 @@ def plot(
     db: DbOption = None,
 ) -> None:
     """Learning curves grouped by method and noise: mean over seeds with a ± std band."""
+    from nlx.reports.curves import plot_curves  # matplotlib (about a second): only when drawing
+
     with Store(open_db(db)) as store:
         status = None if run_ids else "finished"
         runs = store.runs(run_filter(experiment, dataset, method, noise, run_ids, status))
