@@ -21,6 +21,12 @@ def register(app: typer.Typer) -> None:
     app.command("show")(show)
 
 
+LS_COLUMNS = (
+    "id", "experiment", "status", "heartbeat_at", "dataset", "model", "method", "noise", "realised_noise_rate",
+    "seed", "epochs_done", "best_val_test_acc", "last_test_acc", "created_at",
+)
+
+
 def _percent(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.2f}"
 
@@ -48,7 +54,7 @@ def list_runs(
                 str(run.seed), str(run.epochs_done), _percent(run.best_val_test_acc), _percent(run.last_test_acc),
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
             )
-            for run in store.runs(where)
+            for run in store.run_rows(where, LS_COLUMNS)
         ]
         print_rows(header, rows, right=[True] + [False] * 6 + [True] * 5 + [False])
 
