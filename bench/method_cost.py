@@ -19,7 +19,8 @@ is NOT timed, nor are database writes. Multi-stage methods are timed per stage.
     python bench/method_cost.py [--epochs 6] [--repeats 3] [--hidden 512 512] [--batch-size 128]
 
 Each (method, stage) is timed as the fastest of its epochs over `--repeats` runs, CE likewise,
-so that other work on a shared machine disturbs the ratio as little as possible.
+in CPU seconds of this process by default (`--clock process`, one torch thread): on a shared
+machine other processes change the wall time of an epoch by 2x, its CPU time hardly at all.
 """
 
 from __future__ import annotations
@@ -111,11 +112,13 @@ def make_spec(method: str, args: argparse.Namespace) -> RunSpec:
 
 def time_method(name: str, args: argparse.Namespace, init_state: dict | None) -> tuple[dict[str, float], dict[str, Any], Any]:
     """{stage: fastest epoch seconds}, the pass-count info, and the method (for its state)."""
-    times, info, method = time_spec(make_spec(name, args), torch.device("cpu"), init_state)
+    clock = time.process_time if args.clock == "process" else time.perf_counter
+    times, info, method = time_spec(make_spec(name, args), torch.device("cpu"), init_state, clock)
     return {stage: min(values) for stage, values in times.items()}, info, method
 
 
-def time_spec(spec: RunSpec, device: torch.device, init_state: dict | None = None) -> tuple[dict[str, list[float]], dict[str, Any], Any]:
+def time_spec(spec: RunSpec, device: torch.device, init_state: dict | None = None,
+              clock: Callable[[], float] = time.perf_counter) -> tuple[dict[str, list[float]], dict[str, Any], Any]:
     """Train `spec`'s method for its epochs as the engine does, without evaluations or writes:
     {stage: [seconds of each epoch timed]}, the pass-count info, and the method. The first
     epoch of a stage longer than one epoch is left out (one-off work: T estimation, restoring
@@ -138,7 +141,7 @@ def time_spec(spec: RunSpec, device: torch.device, init_state: dict | None = Non
     for stage in method.stages():
         method.stage = stage
         for _ in range(stage.epochs):
-            started = time.perf_counter()
+            started = clock()
             method.start_epoch(epoch)
             method.train_mode(True)
             steps = StepAccumulator()
@@ -151,7 +154,7 @@ def time_spec(spec: RunSpec, device: torch.device, init_state: dict | None = Non
             steps.means()  # the engine's one host transfer of the epoch's step scalars
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            elapsed = time.perf_counter() - started
+            elapsed = clock() - started
             if name == "dividemix" and stage.name == "train":
                 info["labelled"] = tuple((method.prob > method.params.p_threshold).float().mean(1).tolist())
                 info["views"] = method.views_per_sample
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on a shared machine)")
     parser.add_argument("--methods", nargs="*", help="only these (default: every registered method)")
+    parser.add_argument("--clock", choices=("process", "wall"), default="process",
+                        help="process: CPU seconds of this process (with one thread, other work on a shared machine "
+                             "barely moves it); wall: elapsed time")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -191,7 +197,7 @@ def main() -> None:
 
     ce_s = best["ce"]["train"]
     print(f"method cost on {args.dataset} (sym0.4), MLP {'-'.join(map(str, args.hidden))}, batch {args.batch_size}, "
-          f"CPU, {torch.get_num_threads()} thread(s); fastest epoch of {args.repeats} repeats x {args.epochs} epochs")
+          f"CPU, {torch.get_num_threads()} thread(s), {args.clock} time; fastest epoch of {args.repeats} repeats x {args.epochs} epochs")
     print(f"CE training epoch: {1000 * ce_s:.1f} ms over {infos['ce']['n_train']} training samples")
     print(f"\n{'method':<14} {'stage':<10} {'epoch ms':>9} {'passes':>7} {'bound ms':>9} {'ratio':>6}  target <= 1.3")
     ratios = []
