@@ -119,7 +119,10 @@ class MethodContext:
         return iterate_batches(self._val_views, self._val_labels, batch_size or self.spec.train.eval_batch_size)
 
     def build_network(self) -> nn.Module:
-        return build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)
+        net = build_model(self.spec.model, self.view_shapes, self.num_classes).to(self.device)
+        if self.spec.train.compile:
+            net.compile()  # in place (nn.Module.compile): state_dict keys stay as they are
+        return net
 
     def build_optimizer(self, parameters: Iterable[nn.Parameter], lr: float | None = None) -> torch.optim.Optimizer:
         train = self.spec.train

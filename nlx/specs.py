@@ -202,6 +202,7 @@ class TrainSpec(Strict):
     eval_batch_size: int = Field(1024, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = Field(False, description="mixed precision (CUDA only)")
+    compile: bool = Field(False, description="torch.compile the networks (in place: checkpoints keep their keys); the first steps pay for compilation")
     keep_checkpoints: int = Field(
         0, ge=0, description="also keep the state of every N-th epoch (0, N, 2N, ...) as checkpoint 'epochK', e.g. for `nlx estimate-t`; 0 = none"
     )
@@ -224,7 +225,12 @@ class RunSpec(Strict):
     def content(self) -> dict[str, Any]:
         """The spec minus its experiment name and the multiview settings its network ignores:
         what makes two runs the same run."""
-        return self.model_dump(mode="json", exclude={"experiment": True, "model": self.model.unused_fields()})
+        content = self.model_dump(mode="json", exclude={"experiment": True, "model": self.model.unused_fields()})
+        # Added after runs were stored: off, it is left out, so the hashes of every spec
+        # stored before it existed stay what they were (run reuse, seed grouping).
+        if not content["train"]["compile"]:
+            del content["train"]["compile"]
+        return content
 
     def spec_hash(self) -> str:
         return _hash(self.content())

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from nlx.errors import NlxError
@@ -22,6 +24,29 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="database path or SQLAlchemy URL [default: $NLX_DB, else ./nlx.db]", show_default=False),
 ]
+
+
+# Rich lays a table out cell by cell (milliseconds a row): a listing longer than this is
+# written as plain aligned columns instead, so `nlx ls` of 10,000 runs prints in well under a second.
+RICH_ROWS = 100
+
+
+def print_rows(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] | None = None) -> None:
+    """A table: rich's for a few rows, plain aligned text (same columns) for many."""
+    right = list(right) if right is not None else [False] * len(header)
+    if len(rows) <= RICH_ROWS:
+        table = Table(*(Column(name, justify="right" if r else "left") for name, r in zip(header, right)))
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        console.print(table)
+        return
+    widths = [max(len(name), *(len(row[i]) for row in rows)) for i, name in enumerate(header)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
+
+    out = [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+    sys.stdout.write("\n".join(out) + "\n")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -10,7 +10,7 @@ import yaml
 from rich.columns import Columns
 from rich.table import Table
 
-from nlx.cli.common import DbOption, console, handle_errors
+from nlx.cli.common import DbOption, console, handle_errors, print_rows
 from nlx.store.db import open_db
 from nlx.store.models import ESTIMATED_T, TRUE_T
 from nlx.store.repo import RunFilter, Store, display_status
@@ -19,6 +19,12 @@ from nlx.store.repo import RunFilter, Store, display_status
 def register(app: typer.Typer) -> None:
     app.command("ls")(list_runs)
     app.command("show")(show)
+
+
+LS_COLUMNS = (
+    "id", "experiment", "status", "heartbeat_at", "dataset", "model", "method", "noise", "realised_noise_rate",
+    "seed", "epochs_done", "best_val_test_acc", "last_test_acc", "created_at",
+)
 
 
 def _percent(value: float | None) -> str:
@@ -40,15 +46,17 @@ def list_runs(
             experiment=experiment, dataset=dataset, method=method, status=status,
             noise=noise.split(",") if noise else None,
         )
-        table = Table("id", "experiment", "status", "dataset", "model", "method", "noise", "real", "seed", "epochs", "best-val test", "last test", "created")
-        for run in store.runs(where):
-            table.add_row(
+        header = ("id", "experiment", "status", "dataset", "model", "method", "noise", "real", "seed", "epochs", "best-val test", "last test", "created")
+        rows = [
+            (
                 str(run.id), run.experiment, display_status(run), run.dataset, run.model, run.method, run.noise,
                 "" if run.realised_noise_rate is None else f"{run.realised_noise_rate:.3f}",
                 str(run.seed), str(run.epochs_done), _percent(run.best_val_test_acc), _percent(run.last_test_acc),
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
             )
-        console.print(table)
+            for run in store.run_rows(where, LS_COLUMNS)
+        ]
+        print_rows(header, rows, right=[True] + [False] * 6 + [True] * 5 + [False])
 
 
 def _matrix_table(title: str, values: list[list[float]]) -> Table:

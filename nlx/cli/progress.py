@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nlx.specs import RunSpec
+if TYPE_CHECKING:
+    from nlx.specs import RunSpec
 
 
 def make_progress() -> Progress:

@@ -12,13 +12,14 @@ import typer
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.data.noise import parse_noise_label
 from nlx.errors import SpecError
-from nlx.reports.curves import plot_curves
 from nlx.reports.export import export_csv
 from nlx.reports.tables import compare_table, render, rich_table
 from nlx.store.db import open_db
 from nlx.store.repo import RunFilter, Store
 
 DEFAULT_CURVES = ["test/acc", "train_flipped/acc_noisy", "train/loss"]
+# What the table and the curves group and filter by: read from the run rows, nothing else.
+COMPARE_COLUMNS = ("id", "status", "dataset", "model", "method", "noise")
 
 Experiment = Annotated[Optional[str], typer.Option("--experiment", help="only this experiment")]
 Dataset = Annotated[Optional[str], typer.Option("--dataset", help="only this dataset")]
@@ -74,7 +75,7 @@ def compare(
 ) -> None:
     """The paper table: rows dataset/model/method, columns noise, cells mean ± std (n) over seeds, in %."""
     with Store(open_db(db)) as store:
-        runs = store.runs(run_filter(experiment, dataset, method, noise, status="finished"))
+        runs = store.run_rows(run_filter(experiment, dataset, method, noise, status="finished"), COMPARE_COLUMNS + (metric.value,))
         table = compare_table(runs, metric.value)
         if not table.rows:
             console.print("no finished runs match", style="yellow")
@@ -97,9 +98,11 @@ def plot(
     db: DbOption = None,
 ) -> None:
     """Learning curves grouped by method and noise: mean over seeds with a ± std band."""
+    from nlx.reports.curves import plot_curves  # matplotlib (about a second): only when drawing
+
     with Store(open_db(db)) as store:
         status = None if run_ids else "finished"
-        runs = store.runs(run_filter(experiment, dataset, method, noise, run_ids, status))
+        runs = store.run_rows(run_filter(experiment, dataset, method, noise, run_ids, status), COMPARE_COLUMNS)
         if not runs:
             raise SpecError("no runs match")
         try:
@@ -121,7 +124,7 @@ def export(
 ) -> None:
     """Export runs, per-epoch metrics or transition matrices as CSV that pandas.read_csv reads as-is."""
     with Store(open_db(db)) as store:
-        runs = store.runs(run_filter(experiment, dataset, method, noise))
+        runs = store.run_rows(run_filter(experiment, dataset, method, noise))
         if out is None:
             export_csv(store, runs, table.value, sys.stdout)
             return

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Optional, TypeVar
 
 import typer
 from rich.table import Table
 
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.cli.progress import RunProgress, make_progress
-from nlx.config import DEFAULT_CONFIG, expand, load_experiments
-from nlx.engine import pick_device
-from nlx.runs import RunOutcome, check_runnable, execute_runs, graceful_stop, plan_runs, resume_run, spec_differences, stored_spec
-from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
 
+# nlx.runs and nlx.engine import torch (seconds): they are imported inside the commands that
+# train, so that report commands sharing this command line start fast.
+
+if TYPE_CHECKING:
+    from nlx.specs import RunSpec
+
+DEFAULT_CONFIG = Path("experiments.yaml")  # nlx.config.DEFAULT_CONFIG, without importing pydantic
 T = TypeVar("T")
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="experiments file")]
 
@@ -48,6 +51,8 @@ def run(
     Exit code 0 when all runs finished, 1 when any failed (the rest still run), 2 for a bad spec
     or argument (nothing is written).
     """
+    from nlx.runs import plan_runs
+
     overrides = list(overrides or [])
     if device is not None:
         overrides.append(f"train.device={device}")
@@ -60,6 +65,8 @@ def run(
 def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
     """Run specs with progress bars, print a summary; exit 1 when any run failed, 130 when a
     signal interrupted them (the interrupted run is checkpointed: `nlx resume` continues it)."""
+    from nlx.runs import execute_runs, graceful_stop
+
     with graceful_stop() as stop:
         outcomes = with_progress(quiet, lambda reporter: execute_runs(specs, store, reporter, stop=stop))
     report_outcomes(outcomes, planned=len(specs))
@@ -73,7 +80,7 @@ def with_progress(quiet: bool, work: Callable[[Callable[[], RunProgress | None]]
         return work(lambda: RunProgress(progress))
 
 
-def report_outcomes(outcomes: list[RunOutcome], planned: int) -> None:
+def report_outcomes(outcomes: list, planned: int) -> None:
     failed = [o for o in outcomes if o.status == "failed"]
     interrupted = [o for o in outcomes if o.status == "interrupted"]
     for outcome in failed:
@@ -98,6 +105,8 @@ def resume(
 ) -> None:
     """Continue a run in place from its last checkpoint; epochs after it are trained again and
     their rows replaced, so on the CPU the result equals an uninterrupted run."""
+    from nlx.runs import graceful_stop, resume_run
+
     with Store(open_db(db)) as store, graceful_stop() as stop:
         outcome = with_progress(quiet, lambda reporter: resume_run(store, run_id, reporter, stop=stop))
         report_outcomes([outcome], planned=1)
@@ -113,6 +122,9 @@ def rerun(
 
     On the CPU the new run reproduces the old one's metrics exactly.
     """
+    from nlx.engine import pick_device
+    from nlx.runs import stored_spec
+
     with Store(open_db(db)) as store:
         spec = stored_spec(store, run_id)
         pick_device(spec.train.device)  # a run made on a GPU machine: say so before writing
@@ -127,6 +139,8 @@ def diff(
     db: DbOption = None,
 ) -> None:
     """Print only the spec fields in which two runs differ."""
+    from nlx.runs import spec_differences, stored_spec
+
     with Store(open_db(db)) as store:
         differences = spec_differences(stored_spec(store, run_a), stored_spec(store, run_b))
     if not differences:
@@ -141,6 +155,9 @@ def diff(
 @handle_errors
 def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Check every experiment of a file, including every grid cell, without running anything."""
+    from nlx.config import expand, load_experiments
+    from nlx.runs import check_runnable
+
     experiments = load_experiments(config)
     total = 0
     for name, experiment in experiments.items():

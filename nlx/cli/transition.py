@@ -11,8 +11,6 @@ from rich.table import Table
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.errors import SpecError
 from nlx.estimation import ESTIMATORS
-from nlx.reestimate import reestimate_run
-from nlx.reports.tmatrix import plot_transition, run_matrices
 from nlx.store.db import open_db
 from nlx.store.repo import Store
 
@@ -30,6 +28,8 @@ def plot_t(
     db: DbOption = None,
 ) -> None:
     """Draw a run's true T and its estimate as two heatmaps, with the estimation error."""
+    from nlx.reports.tmatrix import plot_transition, run_matrices  # matplotlib: only when drawing
+
     try:
         with Store(open_db(db)) as store:
             run = store.get_run(run_id)
@@ -59,6 +59,8 @@ def estimate_t(
 ) -> None:
     """Re-estimate T from a run's stored checkpoints and print the error of each against the
     true T (keep per-epoch checkpoints with train.keep_checkpoints=N)."""
+    from nlx.reestimate import reestimate_run  # imports torch: only when re-estimating
+
     if estimator is not None and estimator not in ESTIMATORS:
         raise SpecError(f"--estimator {estimator!r}: expected one of {', '.join(ESTIMATORS)}")
     with Store(open_db(db)) as store:

@@ -47,6 +47,7 @@ def _chunks(runs: Sequence[Run]) -> Iterator[list[int]]:
 
 
 def _run_row(run: Run) -> dict[str, Any]:
+    """RUN_COLUMNS of a run, in that order."""
     row = {column: getattr(run, column) for column in RUN_COLUMNS}
     row["created_at"] = run.created_at.isoformat() if run.created_at else None
     # A traceback spans many lines; its first one says what went wrong.
@@ -54,14 +55,34 @@ def _run_row(run: Run) -> dict[str, Any]:
     return row
 
 
+def _flat_specs(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Each run's spec flattened into `spec.<dotted.key>` fields. Runs with one config hash have
+    equal specs but for seed and experiment: the spec is parsed once per hash (at 10,000 runs,
+    parsing and flattening every spec's JSON took most of an export)."""
+    by_config: dict[str, dict[str, Any]] = {}
+    specs = []
+    for run in runs:
+        flat = by_config.get(run.config_hash)
+        if flat is None:
+            flat = by_config[run.config_hash] = flatten(json.loads(run.spec_json), "spec.")
+            specs.append(flat)
+            continue
+        own = dict(flat)
+        own["spec.seed"], own["spec.experiment"] = run.seed, run.experiment
+        specs.append(own)
+    return specs
+
+
 def _write_runs(store: Store, runs: Sequence[Run], writer: Any) -> int:
-    specs = [{f"spec.{k}": v for k, v in flatten(json.loads(run.spec_json)).items()} for run in runs]
+    specs = _flat_specs(runs)
     spec_columns = sorted(set().union(*specs)) if specs else []
     writer.writerow([*RUN_COLUMNS, *spec_columns])
-    for run, spec in zip(runs, specs):
-        row = _run_row(run) | spec
+    # One writerows call over generated rows: at 10,000 runs the per-row Python is the cost.
+    writer.writerows(
         # A run without some spec key (an older spec version) leaves that field empty.
-        writer.writerow([row.get(column) for column in (*RUN_COLUMNS, *spec_columns)])
+        [*_run_row(run).values(), *map(spec.get, spec_columns)]
+        for run, spec in zip(runs, specs)
+    )
     return len(runs)
 
 

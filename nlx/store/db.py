@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from nlx.errors import StoreError
 from nlx.store.models import VERSION_TABLE
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (about 0.3 s to import) is imported only to migrate or to read an unusual revision
+# graph: opening a database at the head, what every report command does, reads the revision
+# with one query and the head from the migration files' `revision =` lines.
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 DEFAULT_DB = "nlx.db"
@@ -82,23 +88,61 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@functools.cache
+def _scanned_head() -> str | None:
+    """The single head of a linear chain read from the migration files' text, or None when the
+    files say something this scan does not follow (a merge, a tuple): then Alembic decides."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((name, value) for name, value in _REVISION_LINE.findall(path.read_text()))
+        revision, down = found.get("revision", ""), found.get("down_revision", "None")
+        if not re.fullmatch(r"['\"][\w.-]+['\"]", revision) or not re.fullmatch(r"None|['\"][\w.-]+['\"]", down):
+            return None
+        revisions.add(revision[1:-1])
+        if down != "None":
+            parents.add(down[1:-1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
 def head_revision() -> str:
+    head = _scanned_head()
+    if head is not None:
+        return head
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
+def _stored_revision(engine: Engine) -> str | None:
+    """The database's revision by one query (the version table exists)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
+
+
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
 
 def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
     return {script.revision for script in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
 
 
@@ -115,6 +159,8 @@ def upgrade(url: str) -> tuple[str | None, str]:
             raise newer_schema_error(url, before)
         # Under the write lock: of several processes creating one database, one migrates and the
         # others, once they hold the lock, find it at the head and do nothing.
+        from alembic import command
+
         with engine.execution_options(**WRITE).begin() as connection:
             config = alembic_config(url)
             config.attributes["connection"] = connection
@@ -159,7 +205,10 @@ def _check_schema(engine: Engine, url: str, create: bool) -> None:
             raise StoreError(f"{url}: empty database (create one with `nlx run`)")
         upgrade(url)
         return
-    current, head = current_revision(engine), head_revision()
+    head = head_revision()
+    if _stored_revision(engine) == head:
+        return
+    current = current_revision(engine)
     if current == head:
         return
     if current not in known_revisions():

@@ -10,13 +10,13 @@ import contextlib
 import os
 import time
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Engine, Select, delete, select
+from sqlalchemy import Engine, Row, Select, delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
@@ -25,12 +25,15 @@ from sqlalchemy.orm import Session, sessionmaker
 import nlx
 from nlx.errors import StoreError
 from nlx.store.db import WRITE
-from nlx.specs import RunSpec
 from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, RunLink, TransitionMatrix, utcnow
 
 
+if TYPE_CHECKING:  # pydantic's models are not needed to read the store
+    from nlx.specs import RunSpec
+
 EPOCH_METRICS = EpochMetric.__table__
 RUNS = Run.__table__
+_SQLITE_INSERT_METRIC = "INSERT INTO epoch_metrics (run_id, key_id, epoch, value) VALUES (?, ?, ?, ?)"
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,41 @@ class Store:
             for matrix in matrices:
                 self._add_matrix(session, run_id, epoch=epoch, **matrix)
 
+    def log_epochs(
+        self,
+        run_id: int,
+        epochs: Iterable[tuple[int, Mapping[str, float]]],
+        summary: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Many epochs of one run in one transaction: (epoch, {key: value}) pairs, then the
+        run row's summary fields. The bulk path for importing a finished run's history, or for a
+        writer that buffers epochs; returns the number of metric rows written.
+
+        Rows go through the DB-API's executemany as tuples: at tens of millions of rows, building
+        a dict per row and SQLAlchemy's per-row parameter processing cost more than SQLite does.
+        """
+        epochs = [(int(epoch), metrics) for epoch, metrics in epochs]
+        key_ids = self._metric_key_ids(key for _, metrics in epochs for key in metrics)
+        rows = [
+            (run_id, key_ids[key], epoch, _finite_or_none(value))
+            for epoch, metrics in epochs
+            for key, value in metrics.items()
+        ]
+        done = max((epoch for epoch, _ in epochs), default=-1) + 1
+        with self.writing() as session:
+            connection = session.connection()
+            if rows and self.engine.dialect.name == "sqlite":
+                connection.exec_driver_sql(_SQLITE_INSERT_METRIC, rows)  # qmark, column order
+            elif rows:
+                connection.execute(EPOCH_METRICS.insert(), [
+                    {"run_id": r, "key_id": k, "epoch": e, "value": v} for r, k, e, v in rows
+                ])
+            values = {"heartbeat_at": utcnow(), **(summary or {})}
+            if epochs:
+                values["epochs_done"] = done
+            connection.execute(RUNS.update().where(RUNS.c.id == run_id).values(**values))
+        return len(rows)
+
     def heartbeat(self, run_id: int) -> None:
         with self.writing() as session:
             session.connection().execute(RUNS.update().where(RUNS.c.id == run_id).values(heartbeat_at=utcnow()))
@@ -309,6 +347,16 @@ class Store:
     def runs(self, where: RunFilter = RunFilter()) -> list[Run]:
         with self.session() as session:
             return list(session.scalars(where.apply(select(Run)).order_by(Run.id)))
+
+    def run_rows(self, where: RunFilter = RunFilter(), columns: Sequence[str] | None = None) -> list[Row]:
+        """Like `runs`, as plain rows with attribute access (row.dataset, ...), of `columns` only
+        (default: all). What reports over thousands of runs read: no ORM objects to build, and
+        a table that needs five columns does not fetch every spec's JSON."""
+        selected = [RUNS.c[name] for name in columns] if columns else [RUNS]
+        if columns and "id" not in columns:
+            selected.insert(0, RUNS.c.id)
+        with self.engine.connect() as connection:
+            return list(connection.execute(where.apply(select(*selected)).order_by(RUNS.c.id)))
 
     def metrics(self, run_ids: Sequence[int], keys: Sequence[str] | None = None) -> list[tuple[int, str, int, float | None]]:
         """(run_id, key, epoch, value) rows, ordered by run, key and epoch."""
