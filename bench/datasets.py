@@ -6,6 +6,10 @@ For every (dataset, network) pair of PAIRS, trains CE under each noise setting a
 seconds per epoch and the test accuracy at the best-validation epoch and at the last epoch,
 mean ± std over seeds. The gap between best-val and last at sym0.4 is the memorisation of noisy
 labels. To bench a new network or dataset, add a row to PAIRS.
+
+With CUDA it then times one CIFAR-scale epoch (50,000 random 3x32x32 images, batch 128, SGD) of
+`preact_resnet18` on the GPU in float32 and with mixed precision (float16 autocast and a gradient
+scaler, as `train.amp` does); without CUDA it prints one line saying so.
 """
 
 from __future__ import annotations
@@ -28,18 +32,24 @@ from nlx.store.db import open_db  # noqa: E402
 from nlx.store.repo import Store  # noqa: E402
 
 MLP = {"arch": "mlp", "hidden": [256, 256]}
-# (dataset, model section, data fields): one benched row each. Add networks here, e.g.
-# ("mnist1d", {"arch": "cnn1d"}, {}) or ("mfeat", {"arch": "fusion", ...}, {}).
-PAIRS: list[tuple[str, dict, dict]] = [
-    ("digits", MLP, {}),
-    ("digits", {"arch": "lenet"}, {}),
-    ("mnist1d", MLP, {}),
-    ("mfeat", MLP, {}),  # all six views concatenated, each standardised
+FUSION = {"arch": "multiview", "encoder": "mlp", "hidden": [128], "embed": 64, "rank": 4}  # as in mfeat_fusion
+# (dataset, model section, data fields, train fields over TRAIN): one benched row each.
+PAIRS: list[tuple[str, dict, dict, dict]] = [
+    ("digits", MLP, {}, {}),
+    ("digits", {"arch": "lenet"}, {}, {}),
+    ("mnist1d", MLP, {}, {}),
+    ("mnist1d", {"arch": "cnn1d"}, {}, {"lr": 0.01}),  # the MNIST-1D paper's CNN and Adam rate
+    ("mfeat", MLP, {}, {}),  # all six views concatenated, each standardised (early fusion)
+    ("mfeat", {**FUSION, "fusion": "concat"}, {}, {}),  # late fusion of the six views
+    ("mfeat", {**FUSION, "fusion": "sum"}, {}, {}),
+    ("mfeat", {**FUSION, "fusion": "lowrank"}, {}, {}),
+    ("mfeat", MLP, {"views": ["pix"]}, {}),  # one view: what fusion adds over it
 ]
 TRAIN = {"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "batch_size": 128, "device": "cpu", "checkpoint_every_s": 1e9}
+GPU_IMAGES, GPU_BATCH = 50_000, 128  # one CIFAR-10 training epoch
 
 
-def spec_for(dataset: str, model: dict, data: dict, noise: str, seed: int, epochs: int) -> RunSpec:
+def spec_for(dataset: str, model: dict, data: dict, train: dict, noise: str, seed: int, epochs: int) -> RunSpec:
     kind, rate = parse_noise_label(noise)
     return RunSpec.model_validate({
         "experiment": "bench_datasets",
@@ -47,7 +57,7 @@ def spec_for(dataset: str, model: dict, data: dict, noise: str, seed: int, epoch
         "noise": {"type": kind, "rate": rate},
         "model": model,
         "method": {"name": "ce"},
-        "train": {**TRAIN, "epochs": epochs},
+        "train": {**TRAIN, **train, "epochs": epochs},
         "seed": seed,
     })
 
@@ -73,27 +83,75 @@ def main() -> None:
     header = ("dataset", "network", "noise", "s/epoch", "best-val test acc %", "last test acc %", "n")
     rows = []
     with tempfile.TemporaryDirectory() as folder, Store(open_db(str(Path(folder) / "bench.db"), create=True)) as store:
-        for dataset, model, data in PAIRS:
+        for dataset, model, data, train in PAIRS:
             if keep and dataset not in keep:
                 continue
             for noise in args.noise.split(","):
-                specs = [spec_for(dataset, model, data, noise, seed, args.epochs) for seed in range(args.seeds)]
+                specs = [spec_for(dataset, model, data, train, noise, seed, args.epochs) for seed in range(args.seeds)]
                 started = time.perf_counter()
                 outcomes = execute_runs(specs, store)
                 finished = [o.run_id for o in outcomes if o.status == "finished"]
                 runs = [store.get_run(run_id) for run_id in finished]
                 epoch_s = [value for _, _, _, value in store.metrics(finished, ["time/epoch_s"]) if value is not None]
                 rows.append((
-                    dataset, model["arch"], noise, f"{statistics.mean(epoch_s):.3f}" if epoch_s else "-",
+                    specs[0].data.label, specs[0].model.label + (f" lr {train['lr']:g}" if "lr" in train else ""), noise,
+                    f"{statistics.mean(epoch_s):.3f}" if epoch_s else "-",
                     summary([r.best_val_test_acc for r in runs]), summary([r.last_test_acc for r in runs]),
                     f"{len(runs)}/{len(specs)} ({time.perf_counter() - started:.0f} s)",
                 ))
                 print(" | ".join(rows[-1]), flush=True)
 
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\nCE, Adam 1e-3, batch 128, {args.epochs} epochs, seeds 0..{args.seeds - 1}, CPU, {args.threads} thread(s)")
+    print(f"\nCE, Adam 1e-3 (unless the row says), batch 128, {args.epochs} epochs, seeds 0..{args.seeds - 1}, CPU, {args.threads} thread(s)")
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+    print()
+    gpu_epochs()
+
+
+def resnet_epoch_s(device: torch.device, images: int, batch_size: int, amp: bool) -> float:
+    """Seconds of one training epoch of preact_resnet18 (10 classes, SGD) over `images` random
+    3x32x32 tensors already on `device`, after a few warm-up steps (cuDNN autotuning, allocator)."""
+    from nlx.models import build_model
+    from nlx.specs import ModelSpec
+
+    generator = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(images, 3, 32, 32, device=device, generator=generator)
+    y = torch.randint(0, 10, (images,), device=device, generator=generator)
+    net = build_model(ModelSpec(arch="preact_resnet18"), [(3, 32, 32)], 10).to(device).train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+
+    def step(index: torch.Tensor) -> None:
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            loss = torch.nn.functional.cross_entropy(net([x[index]]), y[index])
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    for _ in range(5):
+        step(torch.arange(batch_size, device=device))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for index in torch.randperm(images, device=device, generator=generator).split(batch_size):
+        step(index)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - started
+
+
+def gpu_epochs() -> None:
+    if not torch.cuda.is_available():
+        print("preact_resnet18 CIFAR-scale epoch: no CUDA: skipped")
+        return
+    device = torch.device("cuda")
+    torch.backends.cudnn.benchmark = True
+    print(f"preact_resnet18, one epoch of {GPU_IMAGES:,} random 3x32x32 images, batch {GPU_BATCH}, SGD, on {torch.cuda.get_device_name(device)}")
+    for amp in (False, True):
+        seconds = resnet_epoch_s(device, GPU_IMAGES, GPU_BATCH, amp)
+        print(f"  {'mixed precision (fp16 autocast)' if amp else 'float32 (cuDNN convs may use TF32)':36s} {seconds:7.2f} s/epoch  {GPU_IMAGES / seconds:9,.0f} images/s")
 
 
 if __name__ == "__main__":

@@ -12,20 +12,12 @@ import pytest
 from nlx.data import registry
 from nlx.data.builtin import digits
 from nlx.data.registry import Dataset
-from nlx.methods import method_names
 from nlx.runs import execute_runs
-from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import Store
 
 DATASET = "_digits_signal_and_features"
 FUSIONS = ["concat", "sum", "lowrank"]
-# What a method needs to do something real in a few epochs; anything else runs with defaults.
-METHOD_SETUP = {
-    "dividemix": ({"warm_up": 1}, 2),  # one warm-up epoch, then one with the GMM split and mixup
-    "trevision": ({}, 3),  # warm-up, reweight, revise: one epoch each
-    "dmi": ({"init_from": "auto"}, 2),  # pretrains (and then reuses) a CE run
-}
 
 
 def signal_and_features() -> Dataset:
@@ -50,25 +42,15 @@ def store(two_view_dataset, tmp_path_factory):
         yield store
 
 
-def spec_for(method: str, fusion: str) -> RunSpec:
-    params, epochs = METHOD_SETUP.get(method, ({}, 2))
-    return RunSpec.model_validate({
-        "data": {"name": DATASET},
-        "noise": {"type": "sym", "rate": 0.4},
-        "model": {"arch": "multiview", "encoder": ["cnn1d", "mlp"], "hidden": [16], "fusion": fusion, "embed": 8, "rank": 2},
-        "method": {"name": method, "params": params},
-        "train": {"epochs": epochs, "batch_size": 64, "device": "cpu", "checkpoint_every_s": 0},
-    })
-
-
-# Names starting with "_" are test doubles other test modules register.
+# `any_method` is every registered method but test doubles (see conftest.py).
 @pytest.mark.parametrize("fusion", FUSIONS)
-@pytest.mark.parametrize("method", [name for name in method_names() if not name.startswith("_")])
-def test_every_method_trains_multiview_with_every_fusion(store, method, fusion):
-    outcomes = execute_runs([spec_for(method, fusion)], store)
+def test_every_method_trains_multiview_with_every_fusion(store, run_spec_for, any_method, fusion):
+    model = {"arch": "multiview", "encoder": ["cnn1d", "mlp"], "hidden": [16], "fusion": fusion, "embed": 8, "rank": 2}
+    spec = run_spec_for(any_method, {"name": DATASET}, model)
+    outcomes = execute_runs([spec], store)
     assert [o.status for o in outcomes] == ["finished"] * len(outcomes), [o.error for o in outcomes]
     run = store.get_run(outcomes[-1].run_id)
-    assert (run.method, run.model) == (method, spec_for(method, fusion).model.label)
+    assert (run.method, run.model) == (any_method, spec.model.label)
     assert math.isfinite(run.last_test_acc)
 
 
