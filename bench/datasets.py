@@ -7,9 +7,9 @@ seconds per epoch and the test accuracy at the best-validation epoch and at the 
 mean ± std over seeds. The gap between best-val and last at sym0.4 is the memorisation of noisy
 labels. To bench a new network or dataset, add a row to PAIRS.
 
-With CUDA it then times one CIFAR-scale epoch (50,000 random 3x32x32 images, batch 128, SGD) of
-`preact_resnet18` on the GPU in float32 and with mixed precision (float16 autocast and a gradient
-scaler, as `train.amp` does); without CUDA it prints one line saying so.
+With CUDA it then times one CIFAR-scale CE epoch (50,000 random 3x32x32 images, batch 128) of
+`preact_resnet18` on the GPU in float32 and with mixed precision (`train.amp`), through
+bench/gpu.py; without CUDA it prints one line saying so.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ PAIRS: list[tuple[str, dict, dict, dict]] = [
     ("mfeat", MLP, {"views": ["pix"]}, {}),  # one view: what fusion adds over it
 ]
 TRAIN = {"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "batch_size": 128, "device": "cpu", "checkpoint_every_s": 1e9}
-GPU_IMAGES, GPU_BATCH = 50_000, 128  # one CIFAR-10 training epoch
 
 
 def spec_for(dataset: str, model: dict, data: dict, train: dict, noise: str, seed: int, epochs: int) -> RunSpec:
@@ -109,49 +108,12 @@ def main() -> None:
     gpu_epochs()
 
 
-def resnet_epoch_s(device: torch.device, images: int, batch_size: int, amp: bool) -> float:
-    """Seconds of one training epoch of preact_resnet18 (10 classes, SGD) over `images` random
-    3x32x32 tensors already on `device`, after a few warm-up steps (cuDNN autotuning, allocator)."""
-    from nlx.models import build_model
-    from nlx.specs import ModelSpec
-
-    generator = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(images, 3, 32, 32, device=device, generator=generator)
-    y = torch.randint(0, 10, (images,), device=device, generator=generator)
-    net = build_model(ModelSpec(arch="preact_resnet18"), [(3, 32, 32)], 10).to(device).train()
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-
-    def step(index: torch.Tensor) -> None:
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-            loss = torch.nn.functional.cross_entropy(net([x[index]]), y[index])
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
-    for _ in range(5):
-        step(torch.arange(batch_size, device=device))
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    for index in torch.randperm(images, device=device, generator=generator).split(batch_size):
-        step(index)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
-
-
 def gpu_epochs() -> None:
-    if not torch.cuda.is_available():
-        print("preact_resnet18 CIFAR-scale epoch: no CUDA: skipped")
-        return
-    device = torch.device("cuda")
-    torch.backends.cudnn.benchmark = True
-    print(f"preact_resnet18, one epoch of {GPU_IMAGES:,} random 3x32x32 images, batch {GPU_BATCH}, SGD, on {torch.cuda.get_device_name(device)}")
-    for amp in (False, True):
-        seconds = resnet_epoch_s(device, GPU_IMAGES, GPU_BATCH, amp)
-        print(f"  {'mixed precision (fp16 autocast)' if amp else 'float32 (cuDNN convs may use TF32)':36s} {seconds:7.2f} s/epoch  {GPU_IMAGES / seconds:9,.0f} images/s")
+    """With CUDA, a timed CIFAR-scale epoch of preact_resnet18 in float32 and mixed precision,
+    through the engine's own training step (bench/gpu.py, CE only)."""
+    from gpu import main as gpu_main
+
+    gpu_main(["--methods", "ce"])
 
 
 if __name__ == "__main__":

@@ -86,13 +86,13 @@ def flops_per_image_pass(spec: RunSpec, device: torch.device) -> float:
     return counter.get_total_flops() / spec.train.batch_size
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=int, default=50_000, help="training images")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--methods", nargs="+", default=["ce", "dividemix"])
     parser.add_argument("--compile", action="store_true", help="also set train.compile")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     if not torch.cuda.is_available():
         print("no CUDA device: the GPU bench needs one (nothing timed)")
