@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nlx.methods.coteaching import forget_rate_at, small_loss_positions
+from nlx.methods.coteaching import forget_rate_at, small_loss_positions, small_loss_positions_per_class
 from nlx.runs import execute_runs
 from nlx.store.db import open_db
 from nlx.store.repo import Store
@@ -33,6 +33,17 @@ def test_small_loss_positions_keep_the_smallest_share_and_never_none():
     assert sorted(picked.tolist()) == [1, 5, 8]
     assert len(small_loss_positions(losses[:3], 0.99)) == 1
     assert len(small_loss_positions(losses, 0.0)) == 10
+
+
+def test_per_class_selection_keeps_the_same_share_of_every_label():
+    # Class 1's losses are all larger than class 0's: a batch-wide cut would drop class 1 entirely.
+    losses = torch.tensor([0.5, 0.1, 0.9, 0.3, 2.0, 2.2, 3.0, 2.1])
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    assert sorted(small_loss_positions(losses, 0.5).tolist()) == [0, 1, 2, 3]
+    assert sorted(small_loss_positions_per_class(losses, labels, 0.5).tolist()) == [1, 3, 4, 7]
+    # At least one per class present, everything at rate 0; labels need not be contiguous.
+    assert sorted(small_loss_positions_per_class(losses, labels * 3, 0.99).tolist()) == [1, 4]
+    assert len(small_loss_positions_per_class(losses, labels, 0.0)) == 8
 
 
 def test_default_forget_rate_is_the_spec_noise_rate_and_peers_pick_for_each_other():
