@@ -157,7 +157,10 @@ def test_override_of_a_zipped_key_selects_rows_or_else_sets_every_row(tmp_path):
     assert [(s.method.name, s.train.optimizer, s.train.lr) for s in control] == [("ce", "adam", 0.001)]
 
 
-def test_selection_experiment_gives_coteaching_its_papers_optimiser():
+def test_selection_experiment_runs_coteaching_per_class_under_the_shared_optimiser():
     specs = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"], seeds=1)
-    optimisers = {(s.method.name, s.train.optimizer, s.train.lr) for s in specs}
-    assert optimisers == {("ce", "sgd", 0.05), ("coteaching", "adam", 0.001), ("dividemix", "sgd", 0.05)}
+    assert {(s.train.optimizer, s.train.lr) for s in specs} == {("sgd", 0.05)}
+    per_class = {s.method.name: s.method.params.get("per_class") for s in specs}
+    assert per_class == {"ce": None, "coteaching": True, "dividemix": None}
+    picked = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"], [parse_override("method.name=coteaching")], seeds=1)
+    assert {s.method.name for s in picked} == {"coteaching"} and len(picked) == 4
