@@ -46,6 +46,21 @@ def test_per_class_selection_keeps_the_same_share_of_every_label():
     assert len(small_loss_positions_per_class(losses, labels, 0.0)) == 8
 
 
+@pytest.mark.parametrize("per_class", [False, True])
+def test_train_step_selects_per_class_only_when_asked(per_class):
+    h = Harness(tiny_spec("coteaching", {"per_class": per_class}))
+    h.method.rate = 0.5
+    batch = next(iter(h.ctx.train_batches(batch_size=128)))
+    h.method.train_step(batch)
+    kept = h.method.selected[batch.idx]
+    counts = torch.bincount(batch.y, minlength=10)
+    per_class_quota = torch.clamp(torch.round(0.5 * counts.double()).long(), min=1) * (counts > 0)
+    kept_counts = torch.bincount(batch.y[kept], minlength=10)
+    assert torch.equal(kept_counts, per_class_quota) == per_class
+    if not per_class:
+        assert int(kept.sum()) == 64
+
+
 def test_default_forget_rate_is_the_spec_noise_rate_and_peers_pick_for_each_other():
     h = Harness(tiny_spec("coteaching", noise={"rate": 0.3}))
     assert h.method.tau == pytest.approx(0.3)
