@@ -83,6 +83,12 @@ def set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
+def axis_keys(axis: str) -> list[str]:
+    """The dotted keys a grid axis sets: `noise.type` sets one; a zipped axis
+    `method.name, train.optimizer, train.lr` sets several, each value being one row of them."""
+    return [key.strip() for key in axis.split(",")]
+
+
 def expand(
     name: str,
     experiment: ExperimentSpec,
@@ -92,15 +98,27 @@ def expand(
     """The Cartesian product of the grid times the seeds, each validated as a RunSpec.
 
     An override sets its key in the base; when the key is a grid axis it replaces that axis by
-    the single value, so `method.name=dividemix noise.type=sym` selects one cell.
+    the single value, so `method.name=dividemix noise.type=sym` selects one cell. A zipped axis
+    (several comma-separated keys, each value a list setting them together) is one factor of
+    the product; an override of one of its keys keeps the rows holding that value.
     """
     base = experiment.base()
-    grid = dict(experiment.grid)
+    grid = {axis: [row if len(axis_keys(axis)) > 1 else [row] for row in values] for axis, values in experiment.grid.items()}
     inside_axis = []  # overrides of a key inside a whole-section axis (`noise.rate` when `noise` is one)
     for override in overrides:
+        zipped = next((axis for axis in grid if override.key in axis_keys(axis)), None)
         if override.key in grid:
-            grid[override.key] = [override.value]
-        elif any(override.key.startswith(f"{axis}.") for axis in grid):
+            grid[override.key] = [override.value if len(axis_keys(override.key)) > 1 else [override.value]]
+        elif zipped is not None and len(axis_keys(zipped)) > 1:
+            # A key of a zipped axis selects the rows that hold its value; a value no row holds
+            # is set in every row instead (applied after the cell, like an override inside a section).
+            position = axis_keys(zipped).index(override.key)
+            rows = [row for row in grid[zipped] if row[position] == override.value]
+            if rows:
+                grid[zipped] = rows
+            else:
+                inside_axis.append(override)
+        elif any(override.key.startswith(f"{key}.") for axis in grid for key in axis_keys(axis)):
             inside_axis.append(override)
         else:
             set_dotted(base, override.key, override.value)
@@ -111,15 +129,16 @@ def expand(
     specs = []
     for cell in itertools.product(*grid.values()):
         tree = copy.deepcopy(base)
-        for key, value in zip(grid, cell):
-            set_dotted(tree, key, copy.deepcopy(value))
+        for axis, row in zip(grid, cell):
+            for key, value in zip(axis_keys(axis), row):
+                set_dotted(tree, key, copy.deepcopy(value))
         for override in inside_axis:  # applied after the cell, so the override wins
             set_dotted(tree, override.key, override.value)
         for seed in seed_list:
             try:
                 specs.append(RunSpec.model_validate({**tree, "experiment": name, "seed": seed}))
             except ValidationError as error:
-                where = ", ".join(f"{k}={v}" for k, v in zip(grid, cell))
+                where = ", ".join(f"{k}={v}" for axis, row in zip(grid, cell) for k, v in zip(axis_keys(axis), row))
                 suffix = f" (grid cell {where})" if where else ""
                 raise SpecError(f"{name}: {describe_validation_error(error)}{suffix}") from None
     return specs

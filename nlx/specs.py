@@ -251,7 +251,7 @@ class ExperimentSpec(Strict):
     model: dict[str, Any] = Field(default_factory=dict)
     method: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
-    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values; runs the Cartesian product")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values (or 'key1, key2' -> rows of values set together); runs the Cartesian product")
     seeds: list[int] = Field([0], description="a list of seeds, or a count n meaning seeds 0..n-1")
 
     @field_validator("seeds", mode="before")
@@ -269,6 +269,9 @@ class ExperimentSpec(Strict):
         for key, values in grid.items():
             if not values:
                 raise ValueError(f"grid axis {key!r} has no values")
+            width = len(key.split(","))
+            if width > 1 and any(not isinstance(row, list) or len(row) != width for row in values):
+                raise ValueError(f"grid axis {key!r} zips {width} keys: each value must be a list of {width}")
         return grid
 
     def base(self) -> dict[str, Any]:

@@ -89,6 +89,7 @@ def test_spec_hashes_group_seeds():
         ("tiny:\n  noise: {rate: 0.4}\n  epochs: 3\n", "tiny.epochs: unknown field"),
         ("tiny:\n  seeds: 0\n", "tiny.seeds"),
         ("tiny:\n  grid: {noise.type: []}\n", "tiny.grid"),
+        ("tiny:\n  grid: {'method.name, train.lr': [[ce, 0.1], [ce]]}\n", "zips 2 keys"),
     ],
 )
 def test_bad_files_are_refused_with_a_location(tmp_path, text, message):
@@ -145,3 +146,48 @@ def test_data_label_names_the_file_and_view_subset():
     assert RunSpec().data.label == "digits"
     assert RunSpec.model_validate({"data": {"name": "mfeat", "views": ["fou", 5]}}).data.label == "mfeat[fou,5]"
     assert RunSpec.model_validate({"data": {"name": "npz", "path": "x/reuters.npz"}}).data.label == "npz:reuters"
+
+
+ZIPPED = """
+z:
+  method: {name: ce}
+  train: {optimizer: sgd, lr: 0.05, epochs: 3}
+  grid:
+    method.name, train.optimizer, train.lr:
+      - [ce, sgd, 0.05]
+      - [coteaching, adam, 0.001]
+    noise.type: [sym, asym]
+"""
+
+
+def test_zipped_axis_sets_its_keys_together_and_crosses_the_other_axes(tmp_path):
+    path = tmp_path / "zip.yaml"
+    path.write_text(ZIPPED)
+    specs = expand("z", get_experiment("z", path))
+    cells = sorted((s.method.name, s.train.optimizer, s.train.lr, s.noise.type) for s in specs)
+    assert cells == [("ce", "sgd", 0.05, "asym"), ("ce", "sgd", 0.05, "sym"),
+                     ("coteaching", "adam", 0.001, "asym"), ("coteaching", "adam", 0.001, "sym")]
+    assert {s.train.epochs for s in specs} == {3}  # the rest of the section is the base's
+
+
+def test_override_of_a_zipped_key_selects_rows_or_else_sets_every_row(tmp_path):
+    path = tmp_path / "zip.yaml"
+    path.write_text(ZIPPED)
+    experiment = get_experiment("z", path)
+    picked = expand("z", experiment, [parse_override("method.name=coteaching"), parse_override("noise.type=sym")])
+    assert [(s.method.name, s.train.optimizer, s.train.lr) for s in picked] == [("coteaching", "adam", 0.001)]
+    # No row holds lr 0.01: it is set in every row, after the row (the override wins).
+    every = expand("z", experiment, [parse_override("train.lr=0.01"), parse_override("noise.type=sym")])
+    assert sorted((s.method.name, s.train.optimizer, s.train.lr) for s in every) == [("ce", "sgd", 0.01), ("coteaching", "adam", 0.01)]
+    # The paper optimiser's control: CE under Co-teaching's optimiser.
+    control = expand("z", experiment, [parse_override(o) for o in ("method.name=ce", "train.optimizer=adam", "train.lr=0.001", "noise.type=sym")])
+    assert [(s.method.name, s.train.optimizer, s.train.lr) for s in control] == [("ce", "adam", 0.001)]
+
+
+def test_selection_experiment_runs_coteaching_per_class_under_the_shared_optimiser():
+    specs = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"], seeds=1)
+    assert {(s.train.optimizer, s.train.lr) for s in specs} == {("sgd", 0.05)}
+    per_class = {s.method.name: s.method.params.get("per_class") for s in specs}
+    assert per_class == {"ce": None, "coteaching": True, "dividemix": None}
+    picked = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"], [parse_override("method.name=coteaching")], seeds=1)
+    assert {s.method.name for s in picked} == {"coteaching"} and len(picked) == 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nlx.methods.coteaching import forget_rate_at, small_loss_positions
+from nlx.methods.coteaching import forget_rate_at, small_loss_positions, small_loss_positions_per_class
 from nlx.runs import execute_runs
 from nlx.store.db import open_db
 from nlx.store.repo import Store
@@ -33,6 +33,32 @@ def test_small_loss_positions_keep_the_smallest_share_and_never_none():
     assert sorted(picked.tolist()) == [1, 5, 8]
     assert len(small_loss_positions(losses[:3], 0.99)) == 1
     assert len(small_loss_positions(losses, 0.0)) == 10
+
+
+def test_per_class_selection_keeps_the_same_share_of_every_label():
+    # Class 1's losses are all larger than class 0's: a batch-wide cut would drop class 1 entirely.
+    losses = torch.tensor([0.5, 0.1, 0.9, 0.3, 2.0, 2.2, 3.0, 2.1])
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    assert sorted(small_loss_positions(losses, 0.5).tolist()) == [0, 1, 2, 3]
+    assert sorted(small_loss_positions_per_class(losses, labels, 0.5).tolist()) == [1, 3, 4, 7]
+    # At least one per class present, everything at rate 0; labels need not be contiguous.
+    assert sorted(small_loss_positions_per_class(losses, labels * 3, 0.99).tolist()) == [1, 4]
+    assert len(small_loss_positions_per_class(losses, labels, 0.0)) == 8
+
+
+@pytest.mark.parametrize("per_class", [False, True])
+def test_train_step_selects_per_class_only_when_asked(per_class):
+    h = Harness(tiny_spec("coteaching", {"per_class": per_class}))
+    h.method.rate = 0.5
+    batch = next(iter(h.ctx.train_batches(batch_size=128)))
+    h.method.train_step(batch)
+    kept = h.method.selected[batch.idx]
+    counts = torch.bincount(batch.y, minlength=10)
+    per_class_quota = torch.clamp(torch.round(0.5 * counts.double()).long(), min=1) * (counts > 0)
+    kept_counts = torch.bincount(batch.y[kept], minlength=10)
+    assert torch.equal(kept_counts, per_class_quota) == per_class
+    if not per_class:
+        assert int(kept.sum()) == 64
 
 
 def test_default_forget_rate_is_the_spec_noise_rate_and_peers_pick_for_each_other():
