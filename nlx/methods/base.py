@@ -128,6 +128,12 @@ class Method:
         `select/fraction`; the method itself never sees the mask."""
         return None
 
+    def sample_weights(self) -> torch.Tensor | None:
+        """(n_train,) float over training positions: the weight the method gave each sample this
+        epoch (L2R's and IEG's meta weights; NaN where a sample was not weighted), or None. The
+        engine scores it against the flip mask as `meta/weight_clean_share` and `meta/zero_share`."""
+        return None
+
     def transition_matrix(self) -> np.ndarray | None:
         """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
         return None
