@@ -208,6 +208,15 @@ def weight_metrics(weights: torch.Tensor, flipped: torch.Tensor) -> dict[str, fl
     return dict(zip(("meta/weight_clean_share", "meta/zero_share"), values))
 
 
+def trust_metrics(trust: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
+    """The mean trust a method put in the noisy labels, and the share of that trust on samples
+    whose label is clean."""
+    seen = torch.isfinite(trust)
+    t, clean = trust[seen].float(), ~flipped[seen]
+    values = torch.stack([t.mean(), (t * clean).sum() / t.sum().clamp(min=1e-12)]).tolist()
+    return dict(zip(("meta/eps_mean", "meta/eps_precision"), values))
+
+
 def serialise_checkpoint(state: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -411,6 +420,8 @@ def train_run(
                 metrics |= selection_metrics(selected.to(device), data.flipped)
             if (weights := method.sample_weights()) is not None:
                 metrics |= weight_metrics(weights.to(device), data.flipped)
+            if (trust := method.label_trust()) is not None:
+                metrics |= trust_metrics(trust.to(device), data.flipped)
             metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}
             improved = best.update(epoch, metrics["val/acc"], metrics["test/acc"])
             metrics["time/epoch_s"] = time.perf_counter() - started

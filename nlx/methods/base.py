@@ -134,6 +134,13 @@ class Method:
         engine scores it against the flip mask as `meta/weight_clean_share` and `meta/zero_share`."""
         return None
 
+    def label_trust(self) -> torch.Tensor | None:
+        """(n_train,) float over training positions: how much the method trusted each sample's
+        noisy label this epoch, in [0, 1] (IEG's eps: 1 = the noisy label, 0 = the guessed one;
+        NaN where not seen), or None. The engine logs `meta/eps_mean` and `meta/eps_precision`
+        (share of the trust that went to samples whose label is clean)."""
+        return None
+
     def transition_matrix(self) -> np.ndarray | None:
         """The current (C, C) estimate of T[i, j] = P(noisy = j | true = i), if the method has one."""
         return None
