@@ -14,8 +14,9 @@ and what it `needs` from the engine. The engine then, for every run:
 
 A `Batch` carries `views` (one tensor per view), `y` (the NOISY label) and `idx` (position in the
 training split). Methods never see true labels of the training set: the engine keeps them to
-compute the clean/flipped metrics. `ctx.trusted` (a small clean set carved out before noise) is
-the only clean data a method may touch, and it exists only when the method declares the need.
+compute the clean/flipped metrics. The trusted set (`data.trusted`: a small clean set carved out
+before noise, read through `ctx.meta_batches` / `ctx.trusted_batches`) is the only clean data a
+method may touch, and it is handed over only when the method declares `needs = {"trusted"}`.
 
 How the planned methods map onto this interface:
 
