@@ -14,6 +14,8 @@ Columns, mean ± std over seeds:
          weight that uniform weights would give                 weight on clean samples
   cost   seconds per epoch / CE's                         rss    peak resident memory of the run's
                                                                  process (resource maxrss), MiB
+                                                          +rss   of which the run added (peak minus
+                                                                 the process before the run)
 Target: L2R and IEG d_last >= 5 at sym0.6.
 """
 
@@ -48,10 +50,12 @@ def run_one(db: str, spec_json: str, threads: int) -> str:
     import torch
 
     torch.set_num_threads(threads)
+    baseline = peak_rss_mib()  # the process with torch and nlx imported, before the run
     with Store(open_db(db)) as store:
         [outcome] = execute_runs([RunSpec.model_validate_json(spec_json)], store)
-    rss = peak_rss_mib()
-    return f"{outcome.run_id}\t{rss:.1f}\t{outcome.spec.method.name} {outcome.spec.noise.label} seed {outcome.spec.seed}: {outcome.status} {outcome.error or ''}"
+    peak = peak_rss_mib()
+    rss = f"{peak:.1f}/{peak - baseline:.1f}"  # peak, and what the run added to the process
+    return f"{outcome.run_id}\t{rss}\t{outcome.spec.method.name} {outcome.spec.noise.label} seed {outcome.spec.seed}: {outcome.status} {outcome.error or ''}"
 
 
 def run_missing(db: str, specs: list[RunSpec], jobs: int, rss_file: Path) -> None:
@@ -84,7 +88,8 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
     if rss_file.exists():
         for line in rss_file.read_text().splitlines():
             run_id, value = line.split("\t")
-            rss[int(run_id)] = float(value)
+            peak, _, added = value.partition("/")
+            rss[int(run_id)] = (float(peak), float(added) if added else None)
     with Store(open_db(db)) as store:
         runs = [r for r in store.runs(RunFilter(status="finished")) if r.spec_hash in wanted]
         rows = store.metrics([r.id for r in runs], ["meta/weight_clean_share", "time/epoch_s"])
@@ -101,8 +106,8 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
             statistics.fmean(metrics["time/epoch_s"]), rss.get(run.id),
         ))
     lines = [
-        f"{'data':7} {'noise':8} {'method':14} {'best':>13} {'last':>13} {'d_last':>7} {'wclean':>13} {'clean':>6} {'cost':>5} {'rss':>6} n",
-        "-" * 105,
+        f"{'data':7} {'noise':8} {'method':14} {'best':>13} {'last':>13} {'d_last':>7} {'wclean':>13} {'clean':>6} {'cost':>5} {'rss':>6} {'+rss':>6} n",
+        "-" * 112,
     ]
     verdicts = []
     keys = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
@@ -110,13 +115,14 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
         values = cells[(dataset, noise, method)]
         ce = cells.get((dataset, noise, "ce"), [])
         best, last, clean, share, secs, mem = (list(column) for column in zip(*values))
+        peaks = [m[0] for m in mem if m is not None]
+        added = [m[1] for m in mem if m is not None and m[1] is not None]
         d_last = 100 * (statistics.fmean(last) - statistics.fmean([v[1] for v in ce])) if ce else float("nan")
         cost = statistics.fmean(secs) / statistics.fmean([v[4] for v in ce]) if ce else float("nan")
         shares = [s for s in share if s is not None]
-        mems = [m for m in mem if m is not None]
         lines.append(
             f"{dataset:7} {noise:8} {method:14} {fmt(best):>13} {fmt(last):>13} {d_last:+7.1f} {fmt(shares):>13} "
-            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {statistics.fmean(mems) if mems else float('nan'):6.0f} {len(values)}"
+            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {statistics.fmean(peaks) if peaks else float('nan'):6.0f} {statistics.fmean(added) if added else float('nan'):6.0f} {len(values)}"
         )
         if noise == TARGET_NOISE and method in TARGET_METHODS:
             verdicts.append(f"{dataset} {noise} {method}: last >= CE + 5: {'PASS' if d_last >= 5 else 'FAIL'} ({d_last:+.1f})")

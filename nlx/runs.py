@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
-from nlx.data.prepare import select_views
+from nlx.data.prepare import carve_test_and_trusted, select_views
 from nlx.data.registry import load_dataset
 from nlx.engine import Reporter, RunInterrupted, load_checkpoint, pick_device, train_run
 from nlx.errors import NlxError, SpecError, StoreError
@@ -47,7 +47,10 @@ def check_runnable(spec: RunSpec) -> None:
     """What the spec's schema cannot know, found before any write: a missing CUDA device, views
     the dataset lacks."""
     pick_device(spec.train.device)
-    select_views(load_dataset(spec.data.name), spec.data.views)
+    dataset = load_dataset(spec.data.name)
+    select_views(dataset, spec.data.views)
+    if spec.data.trusted is not None:  # enough samples of every class for the trusted set
+        carve_test_and_trusted(spec, dataset)
     check_needs(spec)
 
 

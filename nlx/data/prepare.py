@@ -79,19 +79,25 @@ def carve_trusted(pool: np.ndarray, labels: np.ndarray, trusted: TrustedSpec, se
     return np.setdiff1d(pool, picked), picked
 
 
+def carve_test_and_trusted(spec: RunSpec, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Dataset indices of (training pool, test split, trusted set or None), the first two steps
+    of `prepare_data`; also run before anything is written, to refuse an impossible trusted set."""
+    everything = np.arange(len(dataset))
+    if dataset.test_mask is not None:
+        pool, test = everything[~dataset.test_mask], everything[dataset.test_mask]
+    else:
+        pool, test = split_indices(everything, dataset.labels, spec.data.test_fraction, spec.seed)
+    trusted = None
+    if spec.data.trusted is not None:  # before the noise: these labels stay true
+        pool, trusted = carve_trusted(pool, dataset.labels, spec.data.trusted, spec.seed)
+    return pool, test, trusted
+
+
 def prepare_data(spec: RunSpec) -> PreparedData:
     dataset = load_dataset(spec.data.name)
     views = [dataset.views[i] for i in select_views(dataset, spec.data.views)]
     labels = dataset.labels
-    everything = np.arange(len(dataset))
-
-    if dataset.test_mask is not None:
-        pool, test = everything[~dataset.test_mask], everything[dataset.test_mask]
-    else:
-        pool, test = split_indices(everything, labels, spec.data.test_fraction, spec.seed)
-    trusted = None
-    if spec.data.trusted is not None:  # before the noise: these labels stay true
-        pool, trusted = carve_trusted(pool, labels, spec.data.trusted, spec.seed)
+    pool, test, trusted = carve_test_and_trusted(spec, dataset)
 
     noise_seed = spec.seed if spec.noise.seed is None else spec.noise.seed
     class_map = spec.noise.class_map or dataset.class_map
