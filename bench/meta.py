@@ -16,7 +16,9 @@ Columns, mean ± std over seeds:
                                                                  process (resource maxrss), MiB
                                                           +rss   of which the run added (peak minus
                                                                  the process before the run)
-Target: L2R and IEG d_last >= 5 at sym0.6.
+Target: L2R and IEG d_last >= 5 at sym0.6. IEG (and the hybrid) also fit the trusted set in
+their mixup loss, so their best-validation epoch is picked on data they train on: read their
+`best` with that in mind; `last` is the fair column.
 """
 
 from __future__ import annotations
