@@ -202,9 +202,7 @@ def weight_metrics(weights: torch.Tensor, flipped: torch.Tensor) -> dict[str, fl
     samples given weight zero."""
     seen = torch.isfinite(weights)
     w, clean = weights[seen].float(), ~flipped[seen]
-    values = torch.stack([
-        (w * clean).sum() / w.sum().clamp(min=1e-12), (w <= 0).float().mean() if len(w) else w.sum() * float("nan")
-    ]).tolist()
+    values = torch.stack([(w * clean).sum() / w.sum().clamp(min=1e-12), mean_or_nan(w <= 0)]).tolist()
     return dict(zip(("meta/weight_clean_share", "meta/zero_share"), values))
 
 
@@ -213,7 +211,7 @@ def trust_metrics(trust: torch.Tensor, flipped: torch.Tensor) -> dict[str, float
     whose label is clean."""
     seen = torch.isfinite(trust)
     t, clean = trust[seen].float(), ~flipped[seen]
-    values = torch.stack([t.mean(), (t * clean).sum() / t.sum().clamp(min=1e-12)]).tolist()
+    values = torch.stack([mean_or_nan(t), (t * clean).sum() / t.sum().clamp(min=1e-12)]).tolist()
     return dict(zip(("meta/eps_mean", "meta/eps_precision"), values))
 
 
