@@ -36,6 +36,20 @@ def iterate_batches(
         yield Batch(views=[view[idx] for view in views], y=labels[idx], idx=idx)
 
 
+def endless_positions(count: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Batches of exactly `size` positions in range(count), forever: each pass over the set is a
+    fresh permutation and a batch that reaches the end of a pass is completed from the next one,
+    so no batch is short, also when `count < size` (a sample then appears more than once)."""
+    if count < 1:
+        raise ValueError("cannot draw batches from an empty set")
+    buffer = torch.empty(0, dtype=torch.int64)
+    while True:
+        while len(buffer) < size:
+            buffer = torch.cat([buffer, torch.randperm(count, generator=generator)])
+        yield buffer[:size]
+        buffer = buffer[size:]
+
+
 class MethodContext:
     def __init__(
         self,
@@ -50,6 +64,8 @@ class MethodContext:
         val_labels: torch.Tensor | None = None,
         true_T: np.ndarray | None = None,
         init_state: dict | None = None,
+        trusted_views: list[torch.Tensor] | None = None,
+        trusted_labels: torch.Tensor | None = None,
     ):
         self.spec = spec
         self.device = device
@@ -74,6 +90,10 @@ class MethodContext:
         self.true_T = true_T
         # For methods that need a checkpoint: the source run's method state (`Method.state_dict`).
         self.init_state = init_state
+        # The trusted set (true labels, carved out before noise): handed over only to methods
+        # that declare `needs = {"trusted"}`; the only clean data a method may touch.
+        self._trusted_views = trusted_views or []
+        self._trusted_labels = trusted_labels
         self._amp = spec.train.amp and device.type == "cuda"
         self._scalers: dict[int, torch.amp.GradScaler] = {}
 
@@ -102,6 +122,26 @@ class MethodContext:
     def batch_at(self, positions: torch.Tensor) -> Batch:
         """The training samples at these positions, as a batch."""
         return Batch(views=[view[positions] for view in self._train_views], y=self._train_labels[positions], idx=positions)
+
+    @property
+    def trusted_size(self) -> int:
+        return 0 if self._trusted_labels is None else len(self._trusted_labels)
+
+    def trusted_batches(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """The trusted set in order (true labels; `idx` are positions in the trusted set)."""
+        if self._trusted_labels is None:
+            raise RuntimeError("no trusted set: the method must declare needs = {'trusted'}")
+        return iterate_batches(self._trusted_views, self._trusted_labels, batch_size or self.spec.train.eval_batch_size)
+
+    def meta_batches(self, size: int) -> Iterator[Batch]:
+        """Trusted batches of exactly `size` samples, forever (see `endless_positions`), shuffled
+        by the run's batch generator. `idx` are positions in the trusted set."""
+        if self._trusted_labels is None:
+            raise RuntimeError("no trusted set: the method must declare needs = {'trusted'}")
+        device = self._trusted_labels.device
+        for positions in endless_positions(len(self._trusted_labels), size, self._generator):
+            positions = positions.to(device)
+            yield Batch(views=[view[positions] for view in self._trusted_views], y=self._trusted_labels[positions], idx=positions)
 
     def augment(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
         """A randomly augmented copy of a batch's views, by the spec's `data.augment`."""

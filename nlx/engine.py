@@ -73,6 +73,8 @@ class DeviceData:
     val_labels: torch.Tensor
     test_views: list[torch.Tensor]
     test_labels: torch.Tensor
+    trusted_views: list[torch.Tensor] | None = None
+    trusted_labels: torch.Tensor | None = None
 
     @classmethod
     def from_prepared(cls, data: PreparedData, device: torch.device) -> "DeviceData":
@@ -91,6 +93,8 @@ class DeviceData:
             val_labels=labels(data.val.labels),
             test_views=tensors(data.test.views),
             test_labels=labels(data.test.labels),
+            trusted_views=None if data.trusted is None else tensors(data.trusted.views),
+            trusted_labels=None if data.trusted is None else labels(data.trusted.labels),
         )
 
 
@@ -190,6 +194,25 @@ def selection_metrics(selected: torch.Tensor, flipped: torch.Tensor) -> dict[str
         hits / selected.sum().clamp(min=1), hits / clean.sum().clamp(min=1), selected.float().mean()
     ]).tolist()
     return dict(zip(("select/precision", "select/recall", "select/fraction"), values))
+
+
+def weight_metrics(weights: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
+    """How a meta-learning method spread its per-sample weights (NaN = not weighted this epoch):
+    the share of the total weight on samples whose label is clean, and the share of weighted
+    samples given weight zero."""
+    seen = torch.isfinite(weights)
+    w, clean = weights[seen].float(), ~flipped[seen]
+    values = torch.stack([(w * clean).sum() / w.sum().clamp(min=1e-12), mean_or_nan(w <= 0)]).tolist()
+    return dict(zip(("meta/weight_clean_share", "meta/zero_share"), values))
+
+
+def trust_metrics(trust: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
+    """The mean trust a method put in the noisy labels, and the share of that trust on samples
+    whose label is clean."""
+    seen = torch.isfinite(trust)
+    t, clean = trust[seen].float(), ~flipped[seen]
+    values = torch.stack([mean_or_nan(t), (t * clean).sum() / t.sum().clamp(min=1e-12)]).tolist()
+    return dict(zip(("meta/eps_mean", "meta/eps_precision"), values))
 
 
 def serialise_checkpoint(state: dict[str, Any]) -> bytes:
@@ -305,7 +328,11 @@ class StepAccumulator:
 
 
 def step_metric_name(method: Method, key: str) -> str:
-    return "train/loss" if key == "loss" else f"{method.name}/{key}"
+    """`loss` is train/loss; a key with its own group (`meta/loss`) stays as it is; the rest are
+    filed under the method's name."""
+    if key == "loss":
+        return "train/loss"
+    return key if "/" in key else f"{method.name}/{key}"
 
 
 def train_run(
@@ -332,12 +359,17 @@ def train_run(
     data = DeviceData.from_prepared(prepared, device)
 
     generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
+    method_cls = get_method(spec.method.name)
+    # The trusted set goes only to a method that declares it needs one.
+    trusted = "trusted" in method_cls.needs
+    if trusted and data.trusted_labels is None:
+        raise SpecError(f"data.trusted: {spec.method.name} needs a trusted clean set (e.g. data.trusted.per_class=10)")
     ctx = MethodContext(
         spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator,
         val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
         init_state=init_state,
+        trusted_views=data.trusted_views if trusted else None, trusted_labels=data.trusted_labels if trusted else None,
     )
-    method_cls = get_method(spec.method.name)
     method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
     method.setup()
     stages = method.stages()
@@ -348,7 +380,7 @@ def train_run(
         first_epoch = restore_training_state(load_checkpoint(blob), method, best, generator, ctx.device_generator) + 1
     store.start_run(
         run_id, str(device), prepared.train.index, prepared.noise.noisy, prepared.noise.flipped, prepared.noise.T,
-        first_epoch=first_epoch,
+        first_epoch=first_epoch, trusted_index=None if prepared.trusted is None else prepared.trusted.index,
     )
     if reporter:
         reporter.start(run_id, spec, total_epochs, done=first_epoch)
@@ -384,6 +416,10 @@ def train_run(
             metrics |= evaluate(method, data, spec.train.eval_batch_size, noisy_val=spec.data.val == "noisy")
             if (selected := method.clean_selection()) is not None:
                 metrics |= selection_metrics(selected.to(device), data.flipped)
+            if (weights := method.sample_weights()) is not None:
+                metrics |= weight_metrics(weights.to(device), data.flipped)
+            if (trust := method.label_trust()) is not None:
+                metrics |= trust_metrics(trust.to(device), data.flipped)
             metrics |= {f"{method.name}/{k}": v for k, v in extra.items()} | {"lr": lr}
             improved = best.update(epoch, metrics["val/acc"], metrics["test/acc"])
             metrics["time/epoch_s"] = time.perf_counter() - started

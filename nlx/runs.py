@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nlx.config import expand, get_experiment, parse_override
-from nlx.data.prepare import check_data
+from nlx.data.prepare import carve_test_and_trusted, check_data
 from nlx.engine import Reporter, RunInterrupted, load_checkpoint, pick_device, train_run
 from nlx.errors import NlxError, SpecError, StoreError
 from nlx.methods import get_method
@@ -49,6 +49,8 @@ def check_runnable(spec: RunSpec) -> None:
     pick_device(spec.train.device)
     dataset, views = check_data(spec)
     check_model(spec.model, [dataset.views[i].shape[1:] for i in views], dataset.num_classes)
+    if spec.data.trusted is not None:  # enough samples of every class for the trusted set
+        carve_test_and_trusted(spec, dataset)
     check_needs(spec)
 
 
@@ -85,7 +87,13 @@ def graceful_stop() -> Iterator[threading.Event]:
 
 
 def check_needs(spec: RunSpec) -> None:
-    """A method that needs a checkpoint must be told where from, before anything is written."""
+    """A method that needs a checkpoint must be told where from, and one that needs a trusted
+    set must be given one, before anything is written."""
+    if "trusted" in get_method(spec.method.name).needs and spec.data.trusted is None:
+        raise SpecError(
+            f"data.trusted: {spec.method.name} needs a trusted clean set carved out before noise; "
+            "give data.trusted.per_class (e.g. 10) or data.trusted.fraction (e.g. 0.02)"
+        )
     if "checkpoint" in get_method(spec.method.name).needs and spec.method.params.get("init_from") is None:
         raise SpecError(
             f"method.params.init_from: {spec.method.name} does not train from scratch; give a finished run id "

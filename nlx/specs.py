@@ -21,6 +21,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class TrustedSpec(Strict):
+    """A small set with true labels carved out of the training pool before noise (for L2R, IEG):
+    `per_class` samples of every class, or a stratified `fraction` of the pool. Give one."""
+
+    per_class: int | None = Field(None, ge=1, description="trusted samples per class")
+    fraction: float | None = Field(None, gt=0, lt=1, description="share of the training pool, stratified by class")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "TrustedSpec":
+        if (self.per_class is None) == (self.fraction is None):
+            raise ValueError("give exactly one of per_class or fraction")
+        return self
+
+
 class DataSpec(Strict):
     name: str = Field("digits", description="registered dataset name (see `nlx datasets`)")
     root: str | None = Field(None, description="folder of disk datasets (mnist, cifar10, cifar100); None = $NLX_DATA, else ./data")
@@ -29,10 +43,13 @@ class DataSpec(Strict):
     standardize: bool | None = Field(
         None, description="standardise each view with training-split statistics (per feature, or per channel for images); None = feature views only"
     )
-    val: Literal["noisy", "clean"] = Field("noisy", description="validation labels: carved from the noisy training set, or clean")
+    val: Literal["noisy", "clean", "trusted"] = Field(
+        "noisy", description="validation labels: carved from the noisy training set, clean, or the trusted set itself"
+    )
     val_fraction: float = Field(0.1, gt=0, lt=1, description="share of the training pool held out for validation")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share held out for test when the dataset has no given test split")
     augment: str = Field("none", description="augmentation for methods that use one: none | crop_flip | gaussian | dropout (see nlx.augment)")
+    trusted: TrustedSpec | None = Field(None, description="clean set carved out before noise; the only clean data a method may use")
 
     @field_validator("name")
     @classmethod
@@ -73,6 +90,12 @@ class DataSpec(Strict):
         if name not in augmentation_names():
             raise ValueError(f"unknown augmentation {name!r}; known: {', '.join(augmentation_names())}")
         return name
+
+    @model_validator(mode="after")
+    def _trusted_validation_needs_a_trusted_set(self) -> "DataSpec":
+        if self.val == "trusted" and self.trusted is None:
+            raise ValueError("val: trusted needs a trusted set (data.trusted.per_class or data.trusted.fraction)")
+        return self
 
 
 class NoiseSpec(Strict):

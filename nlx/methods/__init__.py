@@ -29,7 +29,7 @@ def get_method(name: str) -> type[Method]:
 
 
 def _import_builtin() -> None:
-    from nlx.methods import ce, coteaching, dividemix, dmi, forward, trevision  # noqa: F401  (each registers itself)
+    from nlx.methods import ce, coteaching, dividemix, dmi, forward, ieg, ieg_dividemix, l2r, trevision  # noqa: F401  (each registers itself)
 
 
 __all__ = ["Batch", "Method", "Stage", "get_method", "method_names", "register_method"]

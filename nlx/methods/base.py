@@ -14,8 +14,9 @@ and what it `needs` from the engine. The engine then, for every run:
 
 A `Batch` carries `views` (one tensor per view), `y` (the NOISY label) and `idx` (position in the
 training split). Methods never see true labels of the training set: the engine keeps them to
-compute the clean/flipped metrics. `ctx.trusted` (a small clean set carved out before noise) is
-the only clean data a method may touch, and it exists only when the method declares the need.
+compute the clean/flipped metrics. The trusted set (`data.trusted`: a small clean set carved out
+before noise, read through `ctx.meta_batches` / `ctx.trusted_batches`) is the only clean data a
+method may touch, and it is handed over only when the method declares `needs = {"trusted"}`.
 
 How the planned methods map onto this interface:
 
@@ -126,6 +127,19 @@ class Method:
         on as clean this epoch (Co-teaching's small-loss set, DivideMix's labelled set), or None.
         The engine scores it against the flip mask as `select/precision`, `select/recall` and
         `select/fraction`; the method itself never sees the mask."""
+        return None
+
+    def sample_weights(self) -> torch.Tensor | None:
+        """(n_train,) float over training positions: the weight the method gave each sample this
+        epoch (L2R's and IEG's meta weights; NaN where a sample was not weighted), or None. The
+        engine scores it against the flip mask as `meta/weight_clean_share` and `meta/zero_share`."""
+        return None
+
+    def label_trust(self) -> torch.Tensor | None:
+        """(n_train,) float over training positions: how much the method trusted each sample's
+        noisy label this epoch, in [0, 1] (IEG's eps: 1 = the noisy label, 0 = the guessed one;
+        NaN where not seen), or None. The engine logs `meta/eps_mean` and `meta/eps_precision`
+        (share of the trust that went to samples whose label is clean)."""
         return None
 
     def transition_matrix(self) -> np.ndarray | None:

@@ -143,7 +143,8 @@ class Checkpoint(Base):
 
 
 class RunLabels(Base):
-    """The training split of a run: dataset indices, noisy labels and flip mask (npy bytes)."""
+    """The training split of a run: dataset indices, noisy labels and flip mask (npy bytes), and
+    the dataset indices of its trusted set when it has one (true labels, carved before noise)."""
 
     __tablename__ = "run_labels"
 
@@ -151,6 +152,7 @@ class RunLabels(Base):
     train_index: Mapped[bytes] = mapped_column(LargeBinary)
     noisy_labels: Mapped[bytes] = mapped_column(LargeBinary)
     flip_mask: Mapped[bytes] = mapped_column(LargeBinary)
+    trusted_index: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 # Relations between runs. A fine-tuning run (DMI) starts from another run's checkpoint.

@@ -169,8 +169,10 @@ class Store:
         flip_mask: np.ndarray,
         true_T: np.ndarray,
         first_epoch: int = 0,
+        trusted_index: np.ndarray | None = None,
     ) -> None:
-        """Mark running and store what the noise did: labels, flip mask, realised rate, true T.
+        """Mark running and store what the noise did: labels, flip mask, realised rate, true T,
+        and the dataset indices of the trusted set, if any.
 
         first_epoch > 0 resumes: rows of epochs from first_epoch on (written after the checkpoint
         the run resumes from) are deleted, so they are replaced and never duplicated.
@@ -190,6 +192,7 @@ class Store:
                     train_index=array_bytes(train_index.astype(np.int64)),
                     noisy_labels=array_bytes(noisy_labels.astype(np.int64)),
                     flip_mask=array_bytes(flip_mask.astype(bool)),
+                    trusted_index=None if trusted_index is None else array_bytes(trusted_index.astype(np.int64)),
                 )
             )
             session.execute(delete(EpochMetric).where(EpochMetric.run_id == run_id, EpochMetric.epoch >= first_epoch))
@@ -410,4 +413,5 @@ class Store:
             "train_index": bytes_array(row.train_index),
             "noisy_labels": bytes_array(row.noisy_labels),
             "flip_mask": bytes_array(row.flip_mask),
+            "trusted_index": None if row.trusted_index is None else bytes_array(row.trusted_index),
         }

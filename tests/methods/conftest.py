@@ -32,11 +32,14 @@ class Harness:
         prepared = prepare_data(spec)
         self.data = DeviceData.from_prepared(prepared, torch.device("cpu"))
         generator = torch.Generator().manual_seed(spec.seed)
+        cls = get_method(spec.method.name)
+        trusted = "trusted" in cls.needs  # as the engine: only a method that needs it gets it
         self.ctx = MethodContext(
             spec, torch.device("cpu"), prepared.view_shapes, prepared.num_classes,
             self.data.train_views, self.data.train_noisy, generator,
+            trusted_views=self.data.trusted_views if trusted else None,
+            trusted_labels=self.data.trusted_labels if trusted else None,
         )
-        cls = get_method(spec.method.name)
         self.method = cls(cls.Params.model_validate(spec.method.params), self.ctx)
         self.method.setup()
         self.epoch = 0

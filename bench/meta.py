@@ -1,0 +1,151 @@
+"""Meta-learning benchmark: the `meta` experiment (CE, L2R, IEG, IEG+DivideMix with 10 trusted
+samples per class, at sym0.4, sym0.6, asym0.4), then one table of what each method buys over CE.
+
+    python bench/meta.py [--dataset digits] [--db meta.db] [--seeds 3] [--jobs 1] [KEY=VALUE ...]
+
+Every method, CE included, validates on the same trusted set (`data.val: trusted`) and trains on
+the same noisy set without it, so CE has exactly the clean data the meta methods have. Each run
+is a fresh subprocess (one per run), so its peak resident memory is its own. Runs already
+finished in --db with the same spec are reused, so an interrupted benchmark resumes.
+Columns, mean ± std over seeds:
+  best   test accuracy at the best-validation epoch      last   test accuracy at the last epoch
+  d_last last minus CE's last (points)                   wclean meta/weight_clean_share averaged
+  clean  1 - realised noise rate: the clean share of            over epochs: share of the meta
+         weight that uniform weights would give                 weight on clean samples
+  cost   seconds per epoch / CE's                         rss    peak resident memory of the run's
+                                                                 process (resource maxrss), MiB
+                                                          +rss   of which the run added (peak minus
+                                                                 the process before the run)
+Target: L2R and IEG d_last >= 5 at sym0.6. IEG (and the hybrid) also fit the trusted set in
+their mixup loss, so their best-validation epoch is picked on data they train on: read their
+`best` with that in mind; `last` is the fair column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
+from nlx.runs import execute_runs, plan_runs  # noqa: E402
+from nlx.specs import RunSpec  # noqa: E402
+from nlx.store.db import open_db  # noqa: E402
+from nlx.store.repo import RunFilter, Store  # noqa: E402
+
+TARGET_NOISE = "sym0.6"
+TARGET_METHODS = ("l2r", "ieg")
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run_one(db: str, spec_json: str, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)
+    baseline = peak_rss_mib()  # the process with torch and nlx imported, before the run
+    with Store(open_db(db)) as store:
+        [outcome] = execute_runs([RunSpec.model_validate_json(spec_json)], store)
+    peak = peak_rss_mib()
+    rss = f"{peak:.1f}/{peak - baseline:.1f}"  # peak, and what the run added to the process
+    return f"{outcome.run_id}\t{rss}\t{outcome.spec.method.name} {outcome.spec.noise.label} seed {outcome.spec.seed}: {outcome.status} {outcome.error or ''}"
+
+
+def run_missing(db: str, specs: list[RunSpec], jobs: int, rss_file: Path) -> None:
+    with Store(open_db(db, create=True)) as store:
+        done = {run.spec_hash for run in store.runs(RunFilter(status="finished"))}
+    todo = [spec for spec in specs if spec.spec_hash() not in done]
+    # Seed by seed, the target noise first: a benchmark cut short still has comparable cells.
+    todo.sort(key=lambda s: (s.seed, s.noise.label != TARGET_NOISE))
+    print(f"{len(specs) - len(todo)} run(s) reused, {len(todo)} to run", flush=True)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=1) as pool:
+        for line in pool.map(run_one, [db] * len(todo), [s.model_dump_json() for s in todo], [1 if jobs > 1 else 2] * len(todo)):
+            run_id, rss, text = line.split("\t")
+            with rss_file.open("a") as out:
+                out.write(f"{run_id}\t{rss}\n")
+            print(" ", text, f"(peak rss {rss} MiB)", flush=True)
+
+
+def fmt(values: list[float], scale: float = 100.0) -> str:
+    if not values:
+        return "-"
+    mean = statistics.fmean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:5.1f} ± {std:4.1f}"
+
+
+def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
+    wanted = {spec.spec_hash() for spec in specs}
+    rss = {}
+    if rss_file.exists():
+        for line in rss_file.read_text().splitlines():
+            run_id, value = line.split("\t")
+            peak, _, added = value.partition("/")
+            rss[int(run_id)] = (float(peak), float(added) if added else None)
+    with Store(open_db(db)) as store:
+        runs = [r for r in store.runs(RunFilter(status="finished")) if r.spec_hash in wanted]
+        rows = store.metrics([r.id for r in runs], ["meta/weight_clean_share", "time/epoch_s"])
+    per_run: dict[int, dict[str, list[float]]] = {}
+    for run_id, key, _, value in rows:
+        if value is not None:
+            per_run.setdefault(run_id, {}).setdefault(key, []).append(value)
+    cells: dict[tuple[str, str, str], list] = {}
+    for run in runs:
+        metrics = per_run.get(run.id, {})
+        cells.setdefault((run.dataset, run.noise, run.method), []).append((
+            run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
+            statistics.fmean(metrics["meta/weight_clean_share"]) if "meta/weight_clean_share" in metrics else None,
+            statistics.fmean(metrics["time/epoch_s"]), rss.get(run.id),
+        ))
+    lines = [
+        f"{'data':7} {'noise':8} {'method':14} {'best':>13} {'last':>13} {'d_last':>7} {'wclean':>13} {'clean':>6} {'cost':>5} {'rss':>6} {'+rss':>6} n",
+        "-" * 112,
+    ]
+    verdicts = []
+    keys = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
+    for dataset, noise, method in keys:
+        values = cells[(dataset, noise, method)]
+        ce = cells.get((dataset, noise, "ce"), [])
+        best, last, clean, share, secs, mem = (list(column) for column in zip(*values))
+        peaks = [m[0] for m in mem if m is not None]
+        added = [m[1] for m in mem if m is not None and m[1] is not None]
+        d_last = 100 * (statistics.fmean(last) - statistics.fmean([v[1] for v in ce])) if ce else float("nan")
+        cost = statistics.fmean(secs) / statistics.fmean([v[4] for v in ce]) if ce else float("nan")
+        shares = [s for s in share if s is not None]
+        lines.append(
+            f"{dataset:7} {noise:8} {method:14} {fmt(best):>13} {fmt(last):>13} {d_last:+7.1f} {fmt(shares):>13} "
+            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {statistics.fmean(peaks) if peaks else float('nan'):6.0f} {statistics.fmean(added) if added else float('nan'):6.0f} {len(values)}"
+        )
+        if noise == TARGET_NOISE and method in TARGET_METHODS:
+            verdicts.append(f"{dataset} {noise} {method}: last >= CE + 5: {'PASS' if d_last >= 5 else 'FAIL'} ({d_last:+.1f})")
+    return lines + [""] + verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the meta experiment")
+    parser.add_argument("--dataset", default="digits", help="data.name of every run (e.g. mnist1d once registered)")
+    parser.add_argument("--db", default="meta.db")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
+    parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
+    args = parser.parse_args()
+    specs = plan_runs("meta", ROOT / "experiments.yaml", [f"data.name={args.dataset}", *args.overrides], args.seeds)
+    rss_file = Path(f"{args.db}.rss.tsv")  # run id -> peak RSS of its process (not in the database)
+    if not args.table_only:
+        run_missing(args.db, specs, args.jobs, rss_file)
+    print("\n".join(table(args.db, specs, rss_file)))
+
+
+if __name__ == "__main__":
+    main()
