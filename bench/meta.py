@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import finished_runs_with_metrics, fmt  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
@@ -76,32 +77,16 @@ def run_missing(db: str, specs: list[RunSpec], jobs: int, rss_file: Path) -> Non
             print(" ", text, f"(peak rss {rss} MiB)", flush=True)
 
 
-def fmt(values: list[float], scale: float = 100.0) -> str:
-    if not values:
-        return "-"
-    mean = statistics.fmean(values) * scale
-    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
-    return f"{mean:5.1f} ± {std:4.1f}"
-
-
 def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
-    wanted = {spec.spec_hash() for spec in specs}
     rss = {}
     if rss_file.exists():
         for line in rss_file.read_text().splitlines():
             run_id, value = line.split("\t")
             peak, _, added = value.partition("/")
             rss[int(run_id)] = (float(peak), float(added) if added else None)
-    with Store(open_db(db)) as store:
-        runs = [r for r in store.runs(RunFilter(status="finished")) if r.spec_hash in wanted]
-        rows = store.metrics([r.id for r in runs], ["meta/weight_clean_share", "time/epoch_s"])
-    per_run: dict[int, dict[str, list[float]]] = {}
-    for run_id, key, _, value in rows:
-        if value is not None:
-            per_run.setdefault(run_id, {}).setdefault(key, []).append(value)
+    runs = finished_runs_with_metrics(db, specs, ["meta/weight_clean_share", "time/epoch_s"])
     cells: dict[tuple[str, str, str], list] = {}
-    for run in runs:
-        metrics = per_run.get(run.id, {})
+    for run, metrics in runs:
         cells.setdefault((run.dataset, run.noise, run.method), []).append((
             run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
             statistics.fmean(metrics["meta/weight_clean_share"]) if "meta/weight_clean_share" in metrics else None,
