@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nlx.cli import db, inspect, reports, run, transition
+from nlx.cli import db, inspect, reports, run, sweep, transition
 
 app = typer.Typer(
     name="nlx",
@@ -18,6 +18,7 @@ run.register(app)
 inspect.register(app)
 reports.register(app)
 transition.register(app)
+sweep.register(app)
 app.add_typer(db.app, name="db")
 
 

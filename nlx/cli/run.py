@@ -12,6 +12,7 @@ from rich.table import Table
 from nlx.cli.common import DbOption, console, handle_errors
 from nlx.cli.progress import RunProgress, make_progress
 from nlx.config import DEFAULT_CONFIG, expand, load_experiments
+from nlx.dispatch import execute_parallel, parse_gpus
 from nlx.engine import pick_device
 from nlx.runs import RunOutcome, check_runnable, execute_runs, graceful_stop, plan_runs, resume_run, spec_differences, stored_spec
 from nlx.specs import RunSpec
@@ -31,6 +32,8 @@ def register(app: typer.Typer) -> None:
 
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine (CPU threads are divided between them)")]
+GpusOption = Annotated[Optional[str], typer.Option("--gpus", help="GPUs to pin workers to round-robin, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per worker)")]
 
 
 @handle_errors
@@ -42,6 +45,8 @@ def run(
     db: DbOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (overrides train.device)")] = None,
     quiet: QuietOption = False,
+    jobs: JobsOption = 1,
+    gpus: GpusOption = None,
 ) -> None:
     """Run an experiment: every grid cell times every seed, one stored run each.
 
@@ -51,10 +56,23 @@ def run(
     overrides = list(overrides or [])
     if device is not None:
         overrides.append(f"train.device={device}")
+    gpu_list = parse_gpus(gpus)
     specs = plan_runs(name, config, overrides, seeds)  # validates everything before any write
     with Store(open_db(db, create=True)) as store:
+        url = store.engine.url.render_as_string(hide_password=False)
         console.print(f"{name}: {len(specs)} run(s) -> {store.engine.url.render_as_string(hide_password=True)}")
-        execute_and_report(specs, store, quiet)
+        if jobs == 1 and not gpu_list:
+            execute_and_report(specs, store, quiet)
+            return
+        console.print(f"{jobs} worker process(es){' on GPUs ' + ','.join(gpu_list) if gpu_list else ''}")
+        outcomes = execute_parallel(specs, store, url, jobs, gpu_list, on_outcome=print_outcome)
+        report_outcomes(outcomes, planned=len(specs))
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    spec = outcome.spec
+    line = f"run {outcome.run_id} {spec.method.name} {spec.noise.label} seed {spec.seed}: {outcome.status}"
+    console.print(line + (f" ({outcome.error.splitlines()[0]})" if outcome.error else ""), highlight=False)
 
 
 def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
@@ -79,8 +97,11 @@ def report_outcomes(outcomes: list[RunOutcome], planned: int) -> None:
     for outcome in failed:
         console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
     finished = len(outcomes) - len(failed) - len(interrupted)
-    ids = [o.run_id for o in outcomes]  # pretraining runs may come before the ones asked for
+    ids = [o.run_id for o in outcomes] or [0]  # pretraining runs may come before the ones asked for
     console.print(f"{finished} finished, {len(failed)} failed (runs {min(ids)}-{max(ids)})")
+    if len(outcomes) < planned and not interrupted:
+        console.print(f"[red]{planned - len(outcomes)} planned run(s) not started[/] (every worker died)")
+        raise typer.Exit(1)
     if interrupted:
         run_id = interrupted[0].run_id
         console.print(f"[yellow]run {run_id} interrupted[/]: continue it with `nlx resume {run_id}`; "
