@@ -197,7 +197,7 @@ class IntDistribution(Strict):
 
 class CategoricalDistribution(Strict):
     type: Literal["categorical"]
-    choices: list[Any] = Field(min_length=1)
+    choices: list[None | bool | int | float | str] = Field(min_length=1, description="scalars, as Optuna stores them")
 
     def values(self) -> list[Any]:
         return list(self.choices)

@@ -44,7 +44,6 @@ MAX_RETRY = 2
 RUN_ID_ATTR = "nlx_run_id"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 class TrialFailed(NlxError):
@@ -97,7 +96,9 @@ class FailStaleRunAndRetry:
 
     def __init__(self, url: str):
         self.url = url
-        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         run_id = trial.user_attrs.get(RUN_ID_ATTR)
@@ -116,13 +117,15 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage on the runs' database, with heartbeats. On SQLite every transaction
     takes the write lock up front and waits in the busy timeout, as nlx's own do: Optuna's
     read-then-write transactions would otherwise fail with "database is locked" under workers."""
-    storage = optuna.storages.RDBStorage(
-        url,
-        engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}} if url.startswith("sqlite") else {},
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=FailStaleRunAndRetry(url),
-    )
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000}} if url.startswith("sqlite") else {},
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+            heartbeat_stale_trial_callback=FailStaleRunAndRetry(url),
+        )
     if storage.engine.dialect.name == "sqlite":
         event.listen(storage.engine, "connect", _set_sqlite_pragmas)
         event.listen(storage.engine, "begin", _begin_immediate)
