@@ -83,7 +83,10 @@ def test_sweep_continues_its_study_then_show_best_plot_and_compare(cli, sweep_co
     table = cli("compare", "--format", "csv", "--db", db_path).stdout
     assert "ce (tuned tinysweep)" in table
     assert table.count("\n") == 2  # header + the tuned row: trial runs are not seeds of one setting
-    assert "pruned" in cli("ls", "--status", "pruned", "--db", db_path).stdout or True
+    assert cli("ls", "--status", "pruned", "--db", db_path).exit_code == 0
+    assert cli("ls", "--status", "sweep:tinysweep", "--db", db_path).exit_code == 2
+    listed = cli("ls", "--experiment", "sweep:tinysweep", "--db", db_path).stdout
+    assert listed.count("sweep:tinysweep") == 5
 
 
 def test_four_workers_share_one_sqlite_study(sweep_config, db_path):
