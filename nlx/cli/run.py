@@ -169,5 +169,9 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
         for spec in runs:
             check_runnable(spec)
         total += len(runs)
-        console.print(f"  {name}: {len(runs)} run(s)")
+        if experiment.sweep is not None:
+            from nlx.sweeps import plan_sweep  # every bound of every distribution, as `nlx sweep` would
+
+            plan_sweep(name, config, [])
+        console.print(f"  {name}: {len(runs)} run(s){' + sweep' if experiment.sweep else ''}")
     console.print(f"ok: {config}: {len(experiments)} experiment(s), {total} run(s)")
