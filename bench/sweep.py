@@ -33,7 +33,7 @@ def measure(folder: Path, trials: int, jobs: int, overrides: list[str]) -> tuple
     command = [sys.executable, "-m", "nlx", "sweep", "dividemix_tune", "--trials", str(trials), "--jobs", str(jobs),
                "--config", str(ROOT / "experiments.yaml"), "--db", str(db), *overrides]
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     elapsed = time.perf_counter() - started
     storage = open_storage(f"sqlite:///{db}")
     states: dict[str, int] = {}

@@ -107,7 +107,7 @@ def test_four_workers_share_one_sqlite_study(sweep_config, db_path):
 def test_a_trial_of_a_killed_worker_is_failed_and_retried_by_the_next_invocation(sweep_config, db_path):
     env = {**os.environ, "NLX_SWEEP_HEARTBEAT_S": "1", "NLX_SWEEP_GRACE_S": "2", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "nlx", "sweep", "tinysweep", "--trials", "1", "--config", str(sweep_config), "--db", str(db_path)]
-    worker = subprocess.Popen([*command, "train.epochs=500"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen([*command, "train.epochs=500"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -127,7 +127,7 @@ def test_a_trial_of_a_killed_worker_is_failed_and_retried_by_the_next_invocation
         worker.wait()
     time.sleep(3)  # past the grace period
 
-    result = subprocess.run([*command, "train.epochs=2"], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([*command, "train.epochs=2"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     first, retry = trials_of(resolve_url(str(db_path)))
     assert first.state == optuna.trial.TrialState.FAIL
