@@ -118,3 +118,15 @@ def test_override_inside_a_whole_section_axis_wins_over_the_cell():
     specs = expand("selection", selection, [parse_override("noise.rate=0.3"), parse_override("method.name=ce")], seeds=1)
     assert sorted((s.noise.type, s.noise.rate) for s in specs) == [("asym", 0.3)] + [("sym", 0.3)] * 3
     assert selection.grid["noise"][0] == {"type": "sym", "rate": 0.2}  # the experiment itself is untouched
+
+
+def test_dividemix_tune_sweeps_the_six_hyperparameters_on_sym06():
+    from nlx.sweeps import plan_sweep
+
+    plan = plan_sweep("dividemix_tune", REPO / "experiments.yaml", [])
+    assert plan.base.method.name == "dividemix" and plan.base.noise.label == "sym0.6" and plan.base.data.name == "digits"
+    assert set(plan.sweep.params) == {
+        "method.params.warm_up", "method.params.p_threshold", "method.params.alpha", "method.params.lambda_u",
+        "train.lr", "train.weight_decay",
+    }
+    assert plan.sweep.objective == "best_val_acc" and plan.sweep.pruner.name == "median" and plan.sweep.sampler.name == "tpe"
