@@ -112,6 +112,7 @@ def execute_parallel(
     """Train `specs` in `jobs` worker processes. Runs are created here first, in order, so ids
     match a sequential `nlx run`; a worker that dies has its current run marked failed."""
     run_ids = [store.create_run(spec) for spec in specs]
+    jobs = max(1, min(jobs, len(specs)))  # an idle worker would only take threads from the others
     context = multiprocessing.get_context("spawn")
     tasks, results = context.Queue(), context.Queue()
     for position, (run_id, spec) in enumerate(zip(run_ids, specs)):
