@@ -46,7 +46,7 @@ def method_sort_key(method: str) -> tuple[bool, str]:
 def row_method(run: Run) -> str:
     """The method column of a table: the method name, marked when its hyperparameters come from
     a sweep (`nlx sweep best`)."""
-    if run.experiment.startswith(TUNED_PREFIX):
+    if (run.experiment or "").startswith(TUNED_PREFIX):
         return f"{run.method} (tuned {run.experiment.removeprefix(TUNED_PREFIX)})"
     return run.method
 

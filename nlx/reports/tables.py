@@ -83,7 +83,7 @@ def compare_table(runs: Sequence[Run], metric: str = "best_val_test_acc") -> Com
         value = getattr(run, metric)
         if run.status != "finished" or value is None or not math.isfinite(value):
             continue
-        if run.experiment.startswith(TRIAL_PREFIX):
+        if (run.experiment or "").startswith(TRIAL_PREFIX):
             continue
         key = ((run.dataset, run.model, row_method(run)), run.noise)
         cells.setdefault(key, Cell([])).values.append(float(value))
