@@ -104,12 +104,12 @@ def test_four_workers_share_one_sqlite_study(sweep_config, db_path):
         assert sorted(t.user_attrs["nlx_run_id"] for t in trials) == [r.id for r in runs]
 
 
-def test_a_trial_of_a_killed_worker_is_failed_and_retried_by_the_next_invocation(sweep_config, db_path):
+def test_a_trial_of_a_killed_worker_is_failed_and_retried_by_the_next_invocation(sweep_config, db_path, monkeypatch):
     env = {**os.environ, "NLX_SWEEP_HEARTBEAT_S": "1", "NLX_SWEEP_GRACE_S": "2", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "nlx", "sweep", "tinysweep", "--trials", "1", "--config", str(sweep_config), "--db", str(db_path)]
     worker = subprocess.Popen([*command, "train.epochs=500"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             time.sleep(0.5)
             if db_path.exists():
@@ -127,9 +127,12 @@ def test_a_trial_of_a_killed_worker_is_failed_and_retried_by_the_next_invocation
         worker.wait()
     time.sleep(3)  # past the grace period
 
-    result = subprocess.run([*command, "train.epochs=2"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    first, retry = trials_of(resolve_url(str(db_path)))
+    # The next invocation (here in-process, with the same heartbeat settings) retries the trial.
+    monkeypatch.setattr(sweeps, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(sweeps, "GRACE_S", 2)
+    url = resolve_url(str(db_path))
+    assert run_sweep(plan_sweep("tinysweep", sweep_config, ["train.epochs=2"]), url, trials=1) == []
+    first, retry = trials_of(url)
     assert first.state == optuna.trial.TrialState.FAIL
     assert retry.state == optuna.trial.TrialState.COMPLETE
     assert retry.system_attrs["failed_trial"] == 0 and retry.params == first.params
