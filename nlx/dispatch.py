@@ -42,13 +42,15 @@ def parse_gpus(text: str | None) -> list[str]:
     return gpus
 
 
-def placements(jobs: int, gpus: Sequence[str]) -> list[Placement]:
-    """GPU i % len(gpus) for worker i; without GPUs the CPU threads are divided between workers."""
+def placements(jobs: int, gpus: Sequence[str], threads: int | None = None) -> list[Placement]:
+    """GPU i % len(gpus) for worker i; without GPUs the CPU threads are divided between workers
+    (or each gets `threads`: CPU float sums depend on the thread count, so equal counts are what
+    makes `--jobs 2` reproduce `--jobs 1` bit for bit)."""
     if jobs < 1:
         raise SpecError("--jobs: must be at least 1")
     if gpus:
-        return [Placement(gpus[i % len(gpus)], None) for i in range(jobs)]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+        return [Placement(gpus[i % len(gpus)], threads) for i in range(jobs)]
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     return [Placement(None, threads) for _ in range(jobs)]
 
 
@@ -67,11 +69,13 @@ def _pinned(placement: Placement, target: Callable[..., Any], args: tuple) -> No
     target(*args)
 
 
-def start_workers(target: Callable[..., Any], args: Sequence[tuple], gpus: Sequence[str]) -> list[multiprocessing.Process]:
+def start_workers(
+    target: Callable[..., Any], args: Sequence[tuple], gpus: Sequence[str], threads: int | None = None
+) -> list[multiprocessing.Process]:
     """Start one spawned process per args tuple, each pinned by `placements`."""
     context = multiprocessing.get_context("spawn")
     workers = []
-    for placement, worker_args in zip(placements(len(args), gpus), args):
+    for placement, worker_args in zip(placements(len(args), gpus, threads), args):
         process = context.Process(target=_pinned, args=(placement, target, worker_args))
         process.start()
         workers.append(process)
@@ -108,6 +112,7 @@ def execute_parallel(
     jobs: int,
     gpus: Sequence[str] = (),
     on_outcome: Callable[[RunOutcome], None] = lambda outcome: None,
+    threads: int | None = None,
 ) -> list[RunOutcome]:
     """Train `specs` in `jobs` worker processes. Runs are created here first, in order, so ids
     match a sequential `nlx run`; a worker that dies has its current run marked failed."""
@@ -119,7 +124,7 @@ def execute_parallel(
         tasks.put((position, run_id, spec.model_dump_json()))
     for _ in range(jobs):
         tasks.put(None)
-    workers = start_workers(_run_worker, [(i, url, tasks, results) for i in range(jobs)], gpus)
+    workers = start_workers(_run_worker, [(i, url, tasks, results) for i in range(jobs)], gpus, threads)
 
     outcomes: list[RunOutcome] = []
     current: dict[int, tuple[int, int]] = {}  # worker -> (position, run_id) it is training

@@ -27,8 +27,8 @@ def summaries(db) -> list[tuple]:
 
 def test_jobs_2_gives_the_runs_and_metrics_of_jobs_1(cli, experiments_file, tmp_path):
     one, two = tmp_path / "one.db", tmp_path / "two.db"
-    assert cli("run", "tiny", "--config", experiments_file, "--db", one, "--quiet").exit_code == 0
-    result = cli("run", "tiny", "--config", experiments_file, "--db", two, "--jobs", "2", "--quiet")
+    assert cli("run", "tiny", "--config", experiments_file, "--db", one, "--threads", "1", "--quiet").exit_code == 0
+    result = cli("run", "tiny", "--config", experiments_file, "--db", two, "--jobs", "2", "--threads", "1", "--quiet")
     assert result.exit_code == 0, result.output
     assert "2 finished, 0 failed" in result.stdout
     runs_one, metrics_one = summaries(one)
@@ -44,6 +44,7 @@ def test_placements_pin_gpus_round_robin_or_divide_threads():
     assert parse_gpus("0, 2") == ["0", "2"] and parse_gpus(None) == []
     with pytest.raises(SpecError):
         parse_gpus("a,b")
+    assert [p.threads for p in placements(2, [], threads=1)] == [1, 1]
     assert Placement("1", None).gpu == "1"
 
 

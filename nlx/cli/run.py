@@ -47,6 +47,7 @@ def run(
     quiet: QuietOption = False,
     jobs: JobsOption = 1,
     gpus: GpusOption = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads per process [default: the cores divided by --jobs]; equal counts give identical CPU metrics")] = None,
 ) -> None:
     """Run an experiment: every grid cell times every seed, one stored run each.
 
@@ -58,6 +59,10 @@ def run(
         overrides.append(f"train.device={device}")
     gpu_list = parse_gpus(gpus)
     specs = plan_runs(name, config, overrides, seeds)  # validates everything before any write
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     with Store(open_db(db, create=True)) as store:
         url = store.engine.url.render_as_string(hide_password=False)
         console.print(f"{name}: {len(specs)} run(s) -> {store.engine.url.render_as_string(hide_password=True)}")
@@ -65,7 +70,7 @@ def run(
             execute_and_report(specs, store, quiet)
             return
         console.print(f"{jobs} worker process(es){' on GPUs ' + ','.join(gpu_list) if gpu_list else ''}")
-        outcomes = execute_parallel(specs, store, url, jobs, gpu_list, on_outcome=print_outcome)
+        outcomes = execute_parallel(specs, store, url, jobs, gpu_list, on_outcome=print_outcome, threads=threads)
         report_outcomes(outcomes, planned=len(specs))
 
 
