@@ -30,7 +30,7 @@ INIT_TAG = "best"  # a fine-tuning run starts from its source run's best-validat
 class RunOutcome:
     run_id: int
     spec: RunSpec
-    status: str  # finished | failed | interrupted
+    status: str  # finished | failed | interrupted | pruned
     error: str | None = None
 
 
@@ -99,6 +99,11 @@ def check_needs(spec: RunSpec) -> None:
             f"method.params.init_from: {spec.method.name} does not train from scratch; give a finished run id "
             "to start from its best checkpoint, or 'auto' to pretrain (or reuse) a CE run"
         )
+
+
+class RunPruned(Exception):
+    """Raised by a reporter (a sweep's pruner) to stop a run early: the run ends `pruned`, its
+    epochs so far stay stored."""
 
 
 class InitSourceError(NlxError):
@@ -193,6 +198,11 @@ def train_and_record(
         init_state = initial_state(spec, store, run_id, None if resume else run)
         progress = reporter()
         train_run(spec, store, run_id, progress, resume=resume, stop=stop, init_state=init_state)
+    except RunPruned as error:
+        store.finish_run(run_id, "pruned", str(error) or None)
+        if progress:
+            progress.end("pruned")
+        return RunOutcome(run_id, spec, "pruned", str(error) or None)
     except (RunInterrupted, KeyboardInterrupt) as error:
         reason = str(error) or "interrupted by the user"
         store.finish_run(run_id, "interrupted", reason)

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nlx.data.noise import ALL_NOISE_TYPES, file_noise_label, noise_label
 from nlx.errors import NestedFieldErrors
+
+
+# Experiment names of runs made by sweeps: a trial's run is stored under `sweep:STUDY` (left out of
+# `nlx compare`: each trial is another setting, not a seed), the best parameters re-run over fresh
+# seeds under `tuned:STUDY` (a row of its own in `nlx compare`).
+TRIAL_PREFIX = "sweep:"
+TUNED_PREFIX = "tuned:"
 
 
 class Strict(BaseModel):
@@ -265,6 +272,100 @@ class RunSpec(Strict):
         return _hash(content)
 
 
+class FloatDistribution(Strict):
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = Field(False, description="sample log-uniformly (low must be > 0)")
+    step: float | None = Field(None, gt=0, description="discretisation step; None = continuous")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FloatDistribution":
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError("log scale needs low > 0")
+        if self.log and self.step is not None:
+            raise ValueError("log and step cannot be combined")
+        return self
+
+    def values(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class IntDistribution(Strict):
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = Field(1, ge=1)
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "IntDistribution":
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.log and (self.low < 1 or self.step != 1):
+            raise ValueError("log scale needs low >= 1 and step 1")
+        return self
+
+    def values(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class CategoricalDistribution(Strict):
+    type: Literal["categorical"]
+    choices: list[None | bool | int | float | str] = Field(min_length=1, description="scalars, as Optuna stores them")
+
+    def values(self) -> list[Any]:
+        return list(self.choices)
+
+
+Distribution = Annotated[Union[FloatDistribution, IntDistribution, CategoricalDistribution], Field(discriminator="type")]
+
+# Per-run summary fields an objective may name (columns of the runs table).
+SUMMARY_FIELDS = ("best_val_acc", "best_val_test_acc", "last_test_acc", "best_val_epoch")
+
+
+class SamplerSpec(Strict):
+    name: Literal["tpe", "random"] = "tpe"
+    seed: int | None = Field(0, description="sampler seed; None = unseeded")
+    n_startup_trials: int = Field(5, ge=0, description="TPE: random trials before the model is used")
+
+
+class PrunerSpec(Strict):
+    name: Literal["median", "hyperband", "none"] = "median"
+    n_startup_trials: int = Field(3, ge=0, description="median: trials that are never pruned")
+    n_warmup_steps: int = Field(2, ge=0, description="median: epochs before a trial may be pruned")
+    min_resource: int = Field(1, ge=1, description="hyperband: epochs before the first rung")
+    reduction_factor: int = Field(3, ge=2, description="hyperband: reduction factor")
+
+
+class SweepSpec(Strict):
+    """An Optuna search over dotted fields of the experiment's base spec."""
+
+    params: dict[str, Distribution] = Field(min_length=1, description="dotted field -> distribution")
+    objective: str = Field("best_val_acc", description=f"summary field to optimise: {', '.join(SUMMARY_FIELDS)}")
+    direction: Literal["maximize", "minimize"] = "maximize"
+    report: str = Field("val/acc", description="per-epoch metric reported to the pruner")
+    sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec)
+
+    @field_validator("objective")
+    @classmethod
+    def _summary_field(cls, objective: str) -> str:
+        if objective not in SUMMARY_FIELDS:
+            raise ValueError(f"unknown objective {objective!r}; expected one of {', '.join(SUMMARY_FIELDS)}")
+        return objective
+
+    @field_validator("params")
+    @classmethod
+    def _dotted_fields(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for key in params:
+            if key.split(".")[0] not in ("data", "noise", "model", "method", "train") or "." not in key:
+                raise ValueError(f"{key!r}: expected a dotted field such as train.lr or method.params.alpha")
+        return params
+
+
 class ExperimentSpec(Strict):
     """An entry of experiments.yaml: a base spec, a grid over dotted keys, and seeds."""
 
@@ -276,6 +377,7 @@ class ExperimentSpec(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted key -> values (or 'key1, key2' -> rows of values set together); runs the Cartesian product")
     seeds: list[int] = Field([0], description="a list of seeds, or a count n meaning seeds 0..n-1")
+    sweep: SweepSpec | None = Field(None, description="search space, objective, sampler and pruner for `nlx sweep`")
 
     @field_validator("seeds", mode="before")
     @classmethod

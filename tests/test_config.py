@@ -191,3 +191,15 @@ def test_selection_experiment_runs_coteaching_per_class_under_the_shared_optimis
     assert per_class == {"ce": None, "coteaching": True, "dividemix": None}
     picked = expand("selection", load_experiments(REPO / "experiments.yaml")["selection"], [parse_override("method.name=coteaching")], seeds=1)
     assert {s.method.name for s in picked} == {"coteaching"} and len(picked) == 4
+
+
+def test_dividemix_tune_sweeps_the_six_hyperparameters_on_sym06():
+    from nlx.sweeps import plan_sweep
+
+    plan = plan_sweep("dividemix_tune", REPO / "experiments.yaml", [])
+    assert plan.base.method.name == "dividemix" and plan.base.noise.label == "sym0.6" and plan.base.data.name == "digits"
+    assert set(plan.sweep.params) == {
+        "method.params.warm_up", "method.params.p_threshold", "method.params.alpha", "method.params.lambda_u",
+        "train.lr", "train.weight_decay",
+    }
+    assert plan.sweep.objective == "best_val_acc" and plan.sweep.pruner.name == "median" and plan.sweep.sampler.name == "tpe"

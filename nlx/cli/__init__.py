@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from nlx.cli import datasets, db, inspect, reports, run, transition
+from nlx.cli import datasets, db, inspect, reports, run, sweep, transition
 
 app = typer.Typer(
     name="nlx",
@@ -19,6 +19,7 @@ inspect.register(app)
 reports.register(app)
 transition.register(app)
 datasets.register(app)
+sweep.register(app)
 app.add_typer(db.app, name="db")
 
 

@@ -13,7 +13,8 @@ from rich.table import Table
 from nlx.cli.common import DbOption, console, handle_errors, print_rows
 from nlx.store.db import open_db
 from nlx.store.models import ESTIMATED_T, TRUE_T
-from nlx.store.repo import RunFilter, Store, display_status
+from nlx.errors import SpecError
+from nlx.store.repo import STATUSES, RunFilter, Store, display_status
 
 
 def register(app: typer.Typer) -> None:
@@ -37,13 +38,16 @@ def list_runs(
     dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None,
     method: Annotated[Optional[str], typer.Option(help="only this method")] = None,
     noise: Annotated[Optional[str], typer.Option(help="only these noise settings, e.g. sym0.4,asym0.4")] = None,
-    status: Annotated[Optional[str], typer.Option(help="only runs with this status")] = None,
+    status: Annotated[Optional[str], typer.Option(help=f"only runs with this status: {' | '.join(STATUSES)}")] = None,
     db: DbOption = None,
 ) -> None:
     """List runs with their status and summary accuracies (%)."""
+    if status is not None and status not in STATUSES:
+        raise SpecError(f"--status {status!r}: expected one of {', '.join(STATUSES)}")
     with Store(open_db(db)) as store:
         where = RunFilter(
-            experiment=experiment, dataset=dataset, method=method, status=status,
+            experiment=experiment, dataset=dataset, method=method,
+            status="running" if status == "stale" else status,  # stale is a running run gone silent
             noise=noise.split(",") if noise else None,
         )
         header = ("id", "experiment", "status", "dataset", "model", "method", "noise", "real", "seed", "epochs", "best-val test", "last test", "created")
@@ -55,6 +59,7 @@ def list_runs(
                 run.created_at.strftime("%Y-%m-%d %H:%M"),
             )
             for run in store.run_rows(where, LS_COLUMNS)
+            if status not in ("running", "stale") or display_status(run) == status
         ]
         print_rows(header, rows, right=[True] + [False] * 6 + [True] * 5 + [False])
 

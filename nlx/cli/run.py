@@ -18,6 +18,7 @@ from nlx.store.repo import Store
 # train, so that report commands sharing this command line start fast.
 
 if TYPE_CHECKING:
+    from nlx.runs import RunOutcome
     from nlx.specs import RunSpec
 
 DEFAULT_CONFIG = Path("experiments.yaml")  # nlx.config.DEFAULT_CONFIG, without importing pydantic
@@ -34,6 +35,8 @@ def register(app: typer.Typer) -> None:
 
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine (CPU threads are divided between them)")]
+GpusOption = Annotated[Optional[str], typer.Option("--gpus", help="GPUs to pin workers to round-robin, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per worker)")]
 
 
 @handle_errors
@@ -45,21 +48,42 @@ def run(
     db: DbOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda (overrides train.device)")] = None,
     quiet: QuietOption = False,
+    jobs: JobsOption = 1,
+    gpus: GpusOption = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads per process [default: the cores divided by --jobs]; equal counts give identical CPU metrics")] = None,
 ) -> None:
     """Run an experiment: every grid cell times every seed, one stored run each.
 
     Exit code 0 when all runs finished, 1 when any failed (the rest still run), 2 for a bad spec
     or argument (nothing is written).
     """
+    from nlx.dispatch import execute_parallel, parse_gpus
     from nlx.runs import plan_runs
 
     overrides = list(overrides or [])
     if device is not None:
         overrides.append(f"train.device={device}")
+    gpu_list = parse_gpus(gpus)
     specs = plan_runs(name, config, overrides, seeds)  # validates everything before any write
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     with Store(open_db(db, create=True)) as store:
+        url = store.engine.url.render_as_string(hide_password=False)
         console.print(f"{name}: {len(specs)} run(s) -> {store.engine.url.render_as_string(hide_password=True)}")
-        execute_and_report(specs, store, quiet)
+        if jobs == 1 and not gpu_list:
+            execute_and_report(specs, store, quiet)
+            return
+        console.print(f"{jobs} worker process(es){' on GPUs ' + ','.join(gpu_list) if gpu_list else ''}")
+        outcomes = execute_parallel(specs, store, url, jobs, gpu_list, on_outcome=print_outcome, threads=threads)
+        report_outcomes(outcomes, planned=len(specs))
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    spec = outcome.spec
+    line = f"run {outcome.run_id} {spec.method.name} {spec.noise.label} seed {spec.seed}: {outcome.status}"
+    console.print(line + (f" ({outcome.error.splitlines()[0]})" if outcome.error else ""), highlight=False)
 
 
 def execute_and_report(specs: list[RunSpec], store: Store, quiet: bool) -> None:
@@ -86,8 +110,11 @@ def report_outcomes(outcomes: list, planned: int) -> None:
     for outcome in failed:
         console.print(f"[red]run {outcome.run_id} failed:[/] {outcome.error}", highlight=False)
     finished = len(outcomes) - len(failed) - len(interrupted)
-    ids = [o.run_id for o in outcomes]  # pretraining runs may come before the ones asked for
+    ids = [o.run_id for o in outcomes] or [0]  # pretraining runs may come before the ones asked for
     console.print(f"{finished} finished, {len(failed)} failed (runs {min(ids)}-{max(ids)})")
+    if len(outcomes) < planned and not interrupted:
+        console.print(f"[red]{planned - len(outcomes)} planned run(s) not started[/] (every worker died)")
+        raise typer.Exit(1)
     if interrupted:
         run_id = interrupted[0].run_id
         console.print(f"[yellow]run {run_id} interrupted[/]: continue it with `nlx resume {run_id}`; "
@@ -165,5 +192,9 @@ def validate(config: ConfigOption = DEFAULT_CONFIG) -> None:
         for spec in runs:
             check_runnable(spec)
         total += len(runs)
-        console.print(f"  {name}: {len(runs)} run(s)")
+        if experiment.sweep is not None:
+            from nlx.sweeps import plan_sweep  # every bound of every distribution, as `nlx sweep` would
+
+            plan_sweep(name, config, [])
+        console.print(f"  {name}: {len(runs)} run(s){' + sweep' if experiment.sweep else ''}")
     console.print(f"ok: {config}: {len(experiments)} experiment(s), {total} run(s)")

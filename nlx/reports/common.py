@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from nlx.data.noise import parse_noise_label
+from nlx.specs import TUNED_PREFIX
 from nlx.store.models import Run
 
 # Columns follow the usual paper order: clean first, then noise families from uniform to
@@ -40,6 +41,14 @@ def noise_sort_key(label: str) -> tuple:
 def method_sort_key(method: str) -> tuple[bool, str]:
     """Plain cross-entropy is the baseline every other method is read against: it goes first."""
     return (method != "ce", method)
+
+
+def row_method(run: Run) -> str:
+    """The method column of a table: the method name, marked when its hyperparameters come from
+    a sweep (`nlx sweep best`)."""
+    if (run.experiment or "").startswith(TUNED_PREFIX):
+        return f"{run.method} (tuned {run.experiment.removeprefix(TUNED_PREFIX)})"
+    return run.method
 
 
 def row_sort_key(row: tuple[str, str, str]) -> tuple:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from rich.table import Table
 from rich.text import Text
 
-from nlx.reports.common import mean_std, noise_sort_key, row_sort_key
+from nlx.reports.common import mean_std, noise_sort_key, row_method, row_sort_key
+from nlx.specs import TRIAL_PREFIX
 from nlx.store.models import Run
 
 # Summary fields a table can show, with the title that says what the numbers are.
@@ -73,14 +74,18 @@ def check_metric(metric: str) -> str:
 
 def compare_table(runs: Sequence[Run], metric: str = "best_val_test_acc") -> CompareTable:
     """Pool the finished runs with a value for `metric` by (dataset, model, method) x noise.
-    Failed, interrupted or still-running runs are left out: their numbers are not results."""
+    Failed, pruned, interrupted or still-running runs are left out: their numbers are not
+    results; so are sweep trials (each is another setting, not a seed). Runs of a sweep's best
+    parameters form rows of their own, e.g. `dividemix (tuned dividemix_tune)`."""
     check_metric(metric)
     cells: dict[tuple[Row, str], Cell] = {}
     for run in runs:
         value = getattr(run, metric)
         if run.status != "finished" or value is None or not math.isfinite(value):
             continue
-        key = ((run.dataset, run.model, run.method), run.noise)
+        if (run.experiment or "").startswith(TRIAL_PREFIX):
+            continue
+        key = ((run.dataset, run.model, row_method(run)), run.noise)
         cells.setdefault(key, Cell([])).values.append(float(value))
     rows = sorted({row for row, _ in cells}, key=row_sort_key)
     columns = sorted({column for _, column in cells}, key=noise_sort_key)

@@ -32,6 +32,8 @@ BUSY_TIMEOUT_MS = 30_000
 def resolve_url(db: str | None) -> str:
     """`--db`, else $NLX_DB, else ./nlx.db. A plain path means an SQLite file."""
     db = db or os.environ.get("NLX_DB") or DEFAULT_DB
+    if db.startswith("postgresql://"):  # nlx's PostgreSQL driver is psycopg 3, not psycopg2
+        return "postgresql+psycopg://" + db.removeprefix("postgresql://")
     if "://" in db:
         return db
     return f"sqlite:///{Path(db).expanduser().absolute()}"

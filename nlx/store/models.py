@@ -49,7 +49,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     experiment: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # pending|running|finished|failed|interrupted
+    status: Mapped[str] = mapped_column(String(20))  # pending|running|finished|failed|interrupted|pruned
     error: Mapped[str | None] = mapped_column(Text)
     spec_json: Mapped[str] = mapped_column(Text)
     spec_hash: Mapped[str] = mapped_column(String(64))  # everything but the experiment name

@@ -65,6 +65,10 @@ class RunFilter:
         return query
 
 
+# Every status a run can show: `pruned` ends a sweep trial stopped early by its pruner; `stale` is
+# a `running` run whose heartbeat stopped (shown, never stored).
+STATUSES = ("pending", "running", "finished", "failed", "interrupted", "pruned", "stale")
+
 # A running run beats its heart at least every HEARTBEAT_EVERY_S; one silent for STALE_AFTER_S
 # has crashed (killed, machine lost) and is reported as stale rather than running.
 HEARTBEAT_EVERY_S = 30.0

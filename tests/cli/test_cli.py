@@ -23,7 +23,8 @@ def test_every_command_has_help_text(cli):
     root = typer.main.get_command(app)
     commands = list(all_commands(root))
     names = {" ".join(path) for path, _ in commands}
-    assert {"run", "ls", "show", "compare", "plot-curves", "export-csv", "validate", "db upgrade", "db current"} <= names
+    assert {"run", "ls", "show", "compare", "plot-curves", "export-csv", "validate", "db upgrade", "db current",
+            "sweep start", "sweep show", "sweep best", "plot-sweep"} <= names
     for path, command in commands:
         assert command.help, f"nlx {' '.join(path)} has no help text"
         result = cli(*path, "--help")
