@@ -17,13 +17,6 @@ from nlx.data.noise import ALL_NOISE_TYPES, file_noise_label, noise_label
 from nlx.errors import NestedFieldErrors
 
 
-# Experiment names of runs made by sweeps: a trial's run is stored under `sweep:STUDY` (left out of
-# `nlx compare`: each trial is another setting, not a seed), the best parameters re-run over fresh
-# seeds under `tuned:STUDY` (a row of its own in `nlx compare`).
-TRIAL_PREFIX = "sweep:"
-TUNED_PREFIX = "tuned:"
-
-
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 

@@ -32,7 +32,8 @@ from nlx.config import expand, get_experiment, parse_override, set_dotted
 from nlx.engine import Reporter
 from nlx.errors import NlxError, SpecError, StoreError, describe_validation_error
 from nlx.runs import RunOutcome, RunPruned, check_runnable, execute_runs, graceful_stop, stored_spec, train_and_record
-from nlx.specs import TRIAL_PREFIX, TUNED_PREFIX, RunSpec, SweepSpec
+from nlx.specs import RunSpec, SweepSpec
+from nlx.store.models import TRIAL_PREFIX, TUNED_PREFIX
 from nlx.store.db import BUSY_TIMEOUT_MS, _set_sqlite_pragmas, open_db
 from nlx.store.repo import Store
 

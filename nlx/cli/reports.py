@@ -19,7 +19,7 @@ from nlx.store.repo import RunFilter, Store
 
 DEFAULT_CURVES = ["test/acc", "train_flipped/acc_noisy", "train/loss"]
 # What the table and the curves group and filter by: read from the run rows, nothing else.
-COMPARE_COLUMNS = ("id", "status", "dataset", "model", "method", "noise")
+COMPARE_COLUMNS = ("id", "experiment", "status", "dataset", "model", "method", "noise")  # experiment: trials and tuned rows
 
 Experiment = Annotated[Optional[str], typer.Option("--experiment", help="only this experiment")]
 Dataset = Annotated[Optional[str], typer.Option("--dataset", help="only this dataset")]

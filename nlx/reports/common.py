@@ -7,8 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from nlx.data.noise import parse_noise_label
-from nlx.specs import TUNED_PREFIX
-from nlx.store.models import Run
+from nlx.store.models import TUNED_PREFIX, Run
 
 # Columns follow the usual paper order: clean first, then noise families from uniform to
 # structured. "inst" (instance-dependent) has its place although nlx.data.noise lacks it so far.

@@ -26,6 +26,12 @@ VERSION_TABLE = "nlx_alembic_version"
 TRUE_T = "truth"
 ESTIMATED_T = "estimate"
 
+# Experiment names of runs made by sweeps: a trial's run is stored under `sweep:STUDY` (left out of
+# `nlx compare`: each trial is another setting, not a seed), the best parameters re-run over fresh
+# seeds under `tuned:STUDY` (a row of its own in `nlx compare`).
+TRIAL_PREFIX = "sweep:"
+TUNED_PREFIX = "tuned:"
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
