@@ -116,13 +116,13 @@ def main() -> None:
     parser.add_argument("--arch", default=None, help="network (default: the dataset's row in DEFAULTS)")
     parser.add_argument("--optimizer", default=None, choices=["sgd", "adam", "adamw"], help="optimiser (default: DEFAULTS)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: DEFAULTS)")
-    parser.add_argument("--skip", default="", help="method names to leave out, comma-separated (e.g. dmi)")
+    parser.add_argument("--skip", default="", help="method names or row labels to leave out, comma-separated (e.g. 'dmi,forward (true T)')")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     variants = dict(VARIANTS) | (SLOW_VARIANTS if args.all else {}) | {name: (name, {}) for name in filter(None, args.methods.split(","))}
     skip = set(filter(None, args.skip.split(",")))
-    variants = {label: variant for label, variant in variants.items() if variant[0] not in skip}
+    variants = {label: variant for label, variant in variants.items() if variant[0] not in skip and label not in skip}
     setup = setup_for(args.dataset, args.arch, args.optimizer, args.lr)
 
     rows = []
