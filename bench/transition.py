@@ -1,12 +1,14 @@
 """Transition-matrix methods against CE: how well T is estimated, and what it buys in accuracy.
 
     python bench/transition.py [--dataset digits] [--noise asym0.4,sym0.4] [--seeds 3] [--epochs 40]
+        [--arch cnn1d] [--optimizer adam] [--lr 0.01] [--skip dmi]
 
 Runs, per noise setting and seed, CE, forward correction with the anchor estimator and with the
 true T (oracle), T-Revision, DMI fine-tuned from the CE run (with --all also forward and
 T-Revision with the confident-joint estimator), and any other method named in --methods
-(default params), on the
-quickstart MLP. Prints one row per method and noise: the error sum|T_hat - T| / sum|T| of the T
+(default params), on the dataset's network and optimiser in DEFAULTS (digits: the quickstart
+MLP under SGD lr 0.05; mnist1d: the 1-D CNN under Adam lr 1e-2, as in mnist1d_quick), which
+--arch/--optimizer/--lr override. Prints one row per method and noise: the error sum|T_hat - T| / sum|T| of the T
 the method trained with (last stored estimate), the lowest error any warm-up epoch reached (a
 diagnostic that needs the true T), and last-epoch / best-val test accuracy, mean ± std over
 seeds. Rows "estimator: NAME (ce best/last)" re-estimate T with each estimator from the CE
@@ -49,15 +51,34 @@ SLOW_VARIANTS = {  # --all: the same methods with the confident-joint estimator
 }
 
 
-def spec_for(dataset: str, noise: str, method: str, params: dict, seed: int, epochs: int) -> RunSpec:
+MLP = {"arch": "mlp", "hidden": [256, 256]}
+# dataset -> (model section, train fields): the network and optimiser each dataset is benched with.
+DEFAULTS: dict[str, tuple[dict, dict]] = {
+    "digits": (MLP, {"optimizer": "sgd", "lr": 0.05, "batch_size": 64}),  # the quickstart
+    "mnist1d": ({"arch": "cnn1d"}, {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "batch_size": 128}),  # mnist1d_quick
+}
+
+
+def setup_for(dataset: str, arch: str | None = None, optimizer: str | None = None, lr: float | None = None) -> tuple[dict, dict]:
+    """The (model, train) sections for a dataset: its DEFAULTS row (the MLP under SGD for others), overridden."""
+    model, train = DEFAULTS.get(dataset, DEFAULTS["digits"])
+    if arch and arch != model["arch"]:
+        model = dict(MLP) if arch == "mlp" else {"arch": arch}
+    overrides = {"optimizer": optimizer, "lr": lr}
+    return model, {**train, **{key: value for key, value in overrides.items() if value is not None}}
+
+
+def spec_for(dataset: str, noise: str, method: str, params: dict, seed: int, epochs: int,
+             setup: tuple[dict, dict] | None = None) -> RunSpec:
     kind, rate = parse_noise_label(noise)
+    model, train = setup or setup_for(dataset)
     return RunSpec.model_validate({
         "experiment": "bench_transition",
         "data": {"name": dataset},
         "noise": {"type": kind, "rate": rate},
-        "model": {"arch": "mlp", "hidden": [256, 256]},
+        "model": model,
         "method": {"name": method, "params": params},
-        "train": {"optimizer": "sgd", "lr": 0.05, "epochs": epochs, "batch_size": 64, "device": "cpu", "checkpoint_every_s": 1e9},
+        "train": {**train, "epochs": epochs, "device": "cpu", "checkpoint_every_s": 1e9},
         "seed": seed,
     })
 
@@ -92,16 +113,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--methods", default="", help="extra method names to run with default params, comma-separated")
     parser.add_argument("--all", action="store_true", help="also run forward/trevision with the confident-joint estimator")
+    parser.add_argument("--arch", default=None, help="network (default: the dataset's row in DEFAULTS)")
+    parser.add_argument("--optimizer", default=None, choices=["sgd", "adam", "adamw"], help="optimiser (default: DEFAULTS)")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default: DEFAULTS)")
+    parser.add_argument("--skip", default="", help="method names or row labels to leave out, comma-separated (e.g. 'dmi,forward (true T)')")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     variants = dict(VARIANTS) | (SLOW_VARIANTS if args.all else {}) | {name: (name, {}) for name in filter(None, args.methods.split(","))}
+    skip = set(filter(None, args.skip.split(",")))
+    variants = {label: variant for label, variant in variants.items() if variant[0] not in skip and label not in skip}
+    setup = setup_for(args.dataset, args.arch, args.optimizer, args.lr)
 
     rows = []
     with tempfile.TemporaryDirectory() as folder, Store(open_db(str(Path(folder) / "bench.db"), create=True)) as store:
         for noise in args.noise.split(","):
             for label, (method, params) in variants.items():
-                specs = [spec_for(args.dataset, noise, method, params, seed, args.epochs) for seed in range(args.seeds)]
+                specs = [spec_for(args.dataset, noise, method, params, seed, args.epochs, setup) for seed in range(args.seeds)]
                 outcomes = execute_runs(specs, store)
                 failed = [o.error for o in outcomes if o.status != "finished"]
                 runs = [store.get_run(o.run_id) for o in outcomes if o.status == "finished"]
@@ -123,7 +151,8 @@ def main() -> None:
 
     header = ("noise", "method", "T error (used) | ckpt best", "min warm-up T error | ckpt last", "last test acc", "best-val test acc", "n")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{args.dataset}, MLP 256-256, {args.epochs} epochs, seeds 0..{args.seeds - 1}")
+    model, train = setup
+    print(f"\n{args.dataset}, {model['arch']}, {train['optimizer']} lr {train['lr']}, {args.epochs} epochs, seeds 0..{args.seeds - 1}")
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
 
