@@ -234,6 +234,14 @@ class TrainSpec(Strict):
     )
 
 
+# (section, field) -> the value that means "as before the field existed"; see RunSpec.content.
+ADDED_FIELDS: dict[tuple[str, str], Any] = {
+    ("data", "root"): None, ("data", "path"): None, ("data", "standardize"): None, ("data", "trusted"): None,
+    ("noise", "path"): None, ("noise", "key"): None,
+    ("train", "compile"): False,
+}
+
+
 class RunSpec(Strict):
     """One run: everything that determines its result."""
 
@@ -249,10 +257,11 @@ class RunSpec(Strict):
         """The spec minus its experiment name and the multiview settings its network ignores:
         what makes two runs the same run."""
         content = self.model_dump(mode="json", exclude={"experiment": True, "model": self.model.unused_fields()})
-        # Added after runs were stored: off, it is left out, so the hashes of every spec
-        # stored before it existed stay what they were (run reuse, seed grouping).
-        if not content["train"]["compile"]:
-            del content["train"]["compile"]
+        # Fields added after runs were stored are left out while they hold their neutral value,
+        # so every spec stored before they existed hashes as it did (run reuse, seed grouping).
+        for (section, name), neutral in ADDED_FIELDS.items():
+            if content[section].get(name, neutral) == neutral:
+                content[section].pop(name, None)
         return content
 
     def spec_hash(self) -> str:

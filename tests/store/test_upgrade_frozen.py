@@ -39,3 +39,17 @@ def test_nlx_db_upgrade_migrates_a_frozen_database_keeping_its_rows(cli, tmp_pat
         assert connection.execute("SELECT count(*) FROM run_labels WHERE trusted_index IS NOT NULL").fetchone()[0] == 0
     result = cli("show", "1", "--db", db)
     assert result.exit_code == 0 and "finished" in result.stdout
+
+
+def test_runs_stored_by_the_0002_release_keep_their_spec_hash():
+    """Fields added since are left out of the hash while neutral, so an older database's runs
+    are still found by `init_from: auto`, reuse and seed grouping."""
+    import json
+
+    from nlx.specs import RunSpec
+
+    with sqlite3.connect(FIXTURES / "schema_0002.db") as con:
+        stored = con.execute("SELECT spec_hash, spec_json FROM runs").fetchall()
+    assert stored
+    for spec_hash, spec_json in stored:
+        assert RunSpec.model_validate(json.loads(spec_json)).spec_hash() == spec_hash
