@@ -163,11 +163,14 @@ class IEG(Method):
         eps_loss = soft_cross_entropy(logits, label_mix(meta.eps, onehot, guess)).mean()
         weighted = (meta.weights * soft_cross_entropy(logits, label_mix(init_eps, onehot, guess))).sum()
         chosen = possibly_mislabelled(meta.weights, p.mis_threshold)
+        # Every sample at mis_threshold >= 1 (the default): no boolean indexing, which on a GPU
+        # waits for the device to count the selection (a sync per step).
+        select = (lambda t: t) if p.mis_threshold >= 1 else (lambda t: t[chosen])
 
         # Mixup of the trusted batch (true labels) with the selected samples' copies (guesses).
         n_trusted = len(trusted.y)
-        inputs = [torch.cat([trusted.views[v]] + [c[v][chosen] for c in copies]) for v in range(len(trusted.views))]
-        targets = torch.cat([F.one_hot(trusted.y, ctx.num_classes).float()] + [guess[chosen]] * len(copies))
+        inputs = [torch.cat([trusted.views[v]] + [select(c[v]) for c in copies]) for v in range(len(trusted.views))]
+        targets = torch.cat([F.one_hot(trusted.y, ctx.num_classes).float()] + [select(guess)] * len(copies))
         lam = mixup_lambda(float(torch.rand((), generator=ctx.generator)), p.beta)
         perm = torch.randperm(len(targets), generator=ctx.device_generator, device=targets.device)
         *mixed, mixed_targets = mixup(inputs + [targets], lam, perm)
@@ -176,8 +179,9 @@ class IEG(Method):
         guessed_part = soft_cross_entropy(logit_norm(mixed_logits[n_trusted:], p.logit_norm), mixed_targets[n_trusted:]).mean()
 
         if len(out.logits) > 1:  # KL(raw || augmented): the raw prediction is the fixed target
-            q = torch.softmax(logits[chosen].detach(), 1)
-            kl = [(q * (torch.log_softmax(logits[chosen].detach(), 1) - torch.log_softmax(x[chosen], 1))).sum(1).mean() for x in out.logits[1:]]
+            raw = select(logits).detach()
+            q = torch.softmax(raw, 1)
+            kl = [(q * (torch.log_softmax(raw, 1) - torch.log_softmax(select(x), 1))).sum(1).mean() for x in out.logits[1:]]
             consistency = torch.stack(kl).mean()
         else:
             consistency = torch.zeros((), device=logits.device)
