@@ -14,7 +14,9 @@ What an epoch is here: what the method does between two evaluations, i.e. the en
 every training step, `end_epoch` (schedulers, a method's model selection on the validation
 split), and the engine's per-epoch reduction of step scalars. The engine's evaluation pass
 (train/val/test metrics, the same for every method up to the number of networks in `predict`)
-is NOT timed, nor are database writes. Multi-stage methods are timed per stage.
+is NOT timed, nor are database writes. Multi-stage methods are timed per stage. Methods that
+need a trusted set get `data.trusted: {per_class: 10}`, carved out of their training pool, so
+their bound is scaled by their training samples / CE's (the count is per training sample).
 
     python bench/method_cost.py [--epochs 6] [--repeats 3] [--hidden 512 512] [--batch-size 128]
 
