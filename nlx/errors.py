@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the report commands import no pydantic
+    from pydantic import ValidationError
 
 
 class NlxError(Exception):

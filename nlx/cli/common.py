@@ -41,11 +41,9 @@ def print_rows(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequ
         console.print(table)
         return
     widths = [max(len(name), *(len(row[i]) for row in rows)) for i, name in enumerate(header)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
-
-    out = [line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)]
+    # One format string for every line: at 10,000 rows, padding cell by cell was most of the printing.
+    line = "  ".join(f"{{:{'>' if r else '<'}{w}}}" for w, r in zip(widths, right)).format
+    out = [line(*header).rstrip(), "  ".join("-" * w for w in widths), *(line(*row).rstrip() for row in rows)]
     sys.stdout.write("\n".join(out) + "\n")
 
 

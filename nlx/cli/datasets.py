@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from nlx.cli.common import console, handle_errors
-from nlx.data.catalog import describe_datasets
 
 
 def register(app: typer.Typer) -> None:
@@ -22,6 +21,8 @@ def datasets(
 ) -> None:
     """List every dataset with its classes, sizes (train / test when the split is given), views
     and their shapes, and whether its files are present under --root."""
+    from nlx.data.catalog import describe_datasets  # numpy: only when listing datasets
+
     table = Table("name", "classes", "size", "views (shape per sample)", "files", "description")
     for row in describe_datasets(root, path):
         style = "red" if row.files.startswith("missing") else None

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from nlx.cli.common import DbOption, console, handle_errors
-from nlx.data.noise import parse_noise_label
+from nlx.data.noise_labels import parse_noise_label
 from nlx.errors import SpecError
 from nlx.reports.export import export_csv
 from nlx.reports.tables import compare_table, render, rich_table

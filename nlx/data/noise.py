@@ -16,21 +16,16 @@ All functions are pure: randomness only comes from an explicit
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 
+from nlx.data.noise_labels import parse_noise_label  # noqa: F401  (re-exported: the inverse of noise_label)
+
 NOISE_TYPES = ("none", "sym", "usym", "asym", "classmap")  # class-conditional: a T describes them
 INSTANCE_NOISE_TYPES = ("inst",)  # instance-dependent: see nlx/data/instance_noise.py
 ALL_NOISE_TYPES = NOISE_TYPES + INSTANCE_NOISE_TYPES
-
-_LABEL_RE = re.compile(r"^(sym|usym|asym|classmap|inst)((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$")
-_LABEL_FORMS = (
-    "'none', 'sym<r>', 'usym<r>', 'asym<r>', 'classmap<r>' or 'inst<r>' with 0 <= r < 1 (e.g. 'sym0.4'), "
-    "or 'file:<key>'"
-)
 
 
 @dataclass(frozen=True)
@@ -249,24 +244,6 @@ def estimation_error(T_hat: np.ndarray, T: np.ndarray) -> float:
     if denom == 0:
         raise ValueError("reference T is all zeros")
     return float(np.abs(T_hat - T).sum() / denom)
-
-
-def parse_noise_label(text: str) -> tuple[str, float]:
-    """Parse ``"sym0.4"`` -> ``("sym", 0.4)``; ``"none"`` -> ``("none", 0.0)``."""
-    text = text.strip()
-    if text == "none":
-        return "none", 0.0
-    if text.startswith("file:") and len(text) > 5:  # noise read from a file has no rate
-        return "file", 0.0
-    m = _LABEL_RE.match(text)
-    if m is None:
-        raise ValueError(f"bad noise label {text!r}; expected {_LABEL_FORMS}")
-    rate = float(m.group(2))
-    if not rate < 1.0:
-        raise ValueError(
-            f"bad noise label {text!r}: rate {rate:g} not in [0, 1); expected {_LABEL_FORMS}"
-        )
-    return m.group(1), rate
 
 
 def file_noise_label(path: str | None, key: str | None) -> str:

@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 
-from nlx.data.noise import parse_noise_label
+from nlx.data.noise_labels import parse_noise_label
 from nlx.store.models import TUNED_PREFIX, Run
 
 # Columns follow the usual paper order: clean first, then noise families from uniform to

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Engine, Row, Select, delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +25,9 @@ from nlx.store.db import WRITE
 from nlx.store.models import TRUE_T, Checkpoint, EpochMetric, MetricKey, Run, RunLabels, RunLink, TransitionMatrix, utcnow
 
 
-if TYPE_CHECKING:  # pydantic's models are not needed to read the store
+if TYPE_CHECKING:  # pydantic's models and numpy are not needed to read the store
+    import numpy as np
+
     from nlx.specs import RunSpec
 
 EPOCH_METRICS = EpochMetric.__table__
@@ -86,12 +85,16 @@ def display_status(run: Run, now: datetime | None = None) -> str:
 
 
 def array_bytes(array: np.ndarray) -> bytes:
+    import numpy as np  # only the runs' labels are arrays: the report commands start without numpy
+
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
 
 
 def bytes_array(blob: bytes) -> np.ndarray:
+    import numpy as np  # see array_bytes
+
     return np.load(io.BytesIO(blob), allow_pickle=False)
 
 
@@ -181,6 +184,8 @@ class Store:
         first_epoch > 0 resumes: rows of epochs from first_epoch on (written after the checkpoint
         the run resumes from) are deleted, so they are replaced and never duplicated.
         """
+        import numpy as np  # see array_bytes
+
         with self.writing() as session:
             run = session.get(Run, run_id)
             run.status, run.error, run.finished_at = "running", None, None
@@ -303,6 +308,8 @@ class Store:
 
     @staticmethod
     def _add_matrix(session: Session, run_id: int, T: np.ndarray, kind: str, **fields: Any) -> None:
+        import numpy as np  # see array_bytes
+
         T = np.asarray(T, dtype=float)
         session.add(
             TransitionMatrix(
@@ -315,7 +322,10 @@ class Store:
         if missing:
             # Another process may insert the same names at the same time: ON CONFLICT DO NOTHING
             # (SQLite and PostgreSQL both have it), then read back whoever's ids won.
-            dialect_insert = sqlite_insert if self.engine.dialect.name == "sqlite" else postgresql_insert
+            if self.engine.dialect.name == "sqlite":  # each dialect's insert: imported when names are written
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
             with self.writing() as session:
                 connection = session.connection()
                 connection.execute(

@@ -48,7 +48,8 @@ def test_scanned_head_is_alembics_head():
 def test_cli_starts_without_the_training_and_plotting_stack():
     code = (
         "import sys, nlx.cli; "
-        "print(sorted(m for m in ('torch', 'matplotlib', 'sklearn', 'alembic', 'nlx.specs') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'sklearn', 'alembic', 'nlx.specs', "
+        "'numpy', 'pydantic', 'optuna', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip() == "[]"
@@ -56,6 +57,13 @@ def test_cli_starts_without_the_training_and_plotting_stack():
 
 def test_cli_default_config_matches_the_config_module():
     assert nlx.cli.run.DEFAULT_CONFIG == nlx.config.DEFAULT_CONFIG
+
+
+def test_cli_estimators_match_the_estimation_module():
+    import nlx.cli.transition
+    import nlx.estimation
+
+    assert nlx.cli.transition.ESTIMATORS == nlx.estimation.ESTIMATORS
 
 
 def test_long_listings_print_plain_columns(cli, db_path, monkeypatch):
