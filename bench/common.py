@@ -1,13 +1,35 @@
-"""What the experiment benches share: mean ± std cells and the finished runs of a spec list with
-their per-epoch metrics."""
+"""What the experiment benches share: the network and optimiser each dataset is benched with,
+mean ± std cells and the finished runs of a spec list with their per-epoch metrics."""
 
 from __future__ import annotations
 
+import json
 import statistics
 
 from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import RunFilter, Store
+
+MLP = {"arch": "mlp", "hidden": [256, 256]}
+MULTIVIEW = {"arch": "multiview", "encoder": "mlp", "hidden": [128], "fusion": "concat", "rank": 4, "embed": 64}
+# dataset -> (model section, train fields): the network and optimiser each dataset is benched with.
+DEFAULTS: dict[str, tuple[dict, dict]] = {
+    "digits": (MLP, {"optimizer": "sgd", "lr": 0.05, "batch_size": 64}),  # the quickstart
+    "mnist1d": ({"arch": "cnn1d"}, {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "batch_size": 128}),  # mnist1d_quick
+    "mfeat": (MULTIVIEW, {"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "batch_size": 128}),  # mfeat_fusion (concat)
+}
+
+
+def dataset_overrides(dataset: str, base: str = "digits") -> list[str]:
+    """KEY=VALUE overrides that move an experiment written for `base` onto `dataset` with its
+    DEFAULTS row (model section and optimiser); only data.name for `base` or an unknown dataset,
+    so the experiment's own runs keep their specs. Later overrides win."""
+    overrides = [f"data.name={dataset}"]
+    if dataset != base and dataset in DEFAULTS:
+        model, train = DEFAULTS[dataset]
+        overrides.append(f"model={json.dumps(model)}")
+        overrides += [f"train.{key}={json.dumps(value)}" for key, value in train.items()]
+    return overrides
 
 
 def fmt(values: list[float], scale: float = 100.0) -> str:

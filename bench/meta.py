@@ -3,6 +3,10 @@ samples per class, at sym0.4, sym0.6, asym0.4), then one table of what each meth
 
     python bench/meta.py [--dataset digits] [--db meta.db] [--seeds 3] [--jobs 1] [KEY=VALUE ...]
 
+--dataset other than digits also sets the model section and optimiser of that dataset's row in
+bench/common.py DEFAULTS (mnist1d: the 1-D CNN under Adam 1e-2; mfeat: multiview concat under
+Adam 1e-3); KEY=VALUE overrides come after and win.
+
 Every method, CE included, validates on the same trusted set (`data.val: trusted`) and trains on
 the same noisy set without it, so CE has exactly the clean data the meta methods have. Each run
 is a fresh subprocess (one per run), so its peak resident memory is its own. Runs already
@@ -34,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import finished_runs_with_metrics, fmt  # noqa: E402
+from common import dataset_overrides, finished_runs_with_metrics, fmt  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
@@ -119,13 +123,13 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the meta experiment")
-    parser.add_argument("--dataset", default="digits", help="data.name of every run (e.g. mnist1d once registered)")
+    parser.add_argument("--dataset", default="digits", help="data.name of every run; mnist1d and mfeat also take their network and optimiser from bench/common.py DEFAULTS")
     parser.add_argument("--db", default="meta.db")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
     parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
     args = parser.parse_args()
-    specs = plan_runs("meta", ROOT / "experiments.yaml", [f"data.name={args.dataset}", *args.overrides], args.seeds)
+    specs = plan_runs("meta", ROOT / "experiments.yaml", [*dataset_overrides(args.dataset), *args.overrides], args.seeds)
     rss_file = Path(f"{args.db}.rss.tsv")  # run id -> peak RSS of its process (not in the database)
     if not args.table_only:
         run_missing(args.db, specs, args.jobs, rss_file)

@@ -1,11 +1,13 @@
 """Sample selection benchmark: the `selection` experiment (CE, Co-teaching, DivideMix on digits at
 sym0.2, sym0.5, sym0.8, asym0.4, 3 seeds), then one table of what each method buys over CE.
 
-    python bench/selection.py [--db selection.db] [--seeds 3] [--jobs 1] [KEY=VALUE ...]
+    python bench/selection.py [--dataset digits] [--db selection.db] [--seeds 3] [--jobs 1] [KEY=VALUE ...]
 
 Runs already finished in --db with the same spec are reused, so an interrupted benchmark resumes.
-KEY=VALUE overrides go to the experiment (e.g. `train.epochs=20`, `data.name=mnist1d` once that
-dataset exists). Columns, mean ± std over seeds:
+--dataset sets data.name and, other than digits, that dataset's model section and optimiser from
+bench/common.py DEFAULTS (mnist1d: the 1-D CNN under Adam 1e-2; mfeat: multiview concat under Adam
+1e-3). KEY=VALUE overrides go to the experiment after it and win (e.g. `train.epochs=20`, or one
+noise setting: `'noise={type: sym, rate: 0.8}'`). Columns, mean ± std over seeds:
   best   test accuracy at the best-validation epoch      last   test accuracy at the last epoch
   d_last last minus CE's last (points)                   prec   select/precision averaged over
   clean  1 - realised noise rate: a random selection's          the epochs that logged it
@@ -24,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import finished_runs_with_metrics, fmt  # noqa: E402
+from common import dataset_overrides, finished_runs_with_metrics, fmt  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
@@ -88,12 +90,13 @@ def table(db: str, specs: list[RunSpec]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the selection experiment")
+    parser.add_argument("--dataset", default="digits", help="data.name of every run, with its DEFAULTS network and optimiser")
     parser.add_argument("--db", default="selection.db")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
     parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
     args = parser.parse_args()
-    specs = plan_runs("selection", ROOT / "experiments.yaml", args.overrides, args.seeds)
+    specs = plan_runs("selection", ROOT / "experiments.yaml", [*dataset_overrides(args.dataset), *args.overrides], args.seeds)
     if not args.table_only:
         run_missing(args.db, specs, args.jobs)
     print("\n".join(table(args.db, specs)))

@@ -6,8 +6,8 @@
 Runs, per noise setting and seed, CE, forward correction with the anchor estimator and with the
 true T (oracle), T-Revision, DMI fine-tuned from the CE run (with --all also forward and
 T-Revision with the confident-joint estimator), and any other method named in --methods
-(default params), on the dataset's network and optimiser in DEFAULTS (digits: the quickstart
-MLP under SGD lr 0.05; mnist1d: the 1-D CNN under Adam lr 1e-2, as in mnist1d_quick), which
+(default params), on the dataset's network and optimiser in bench/common.py DEFAULTS (digits: the quickstart
+MLP under SGD lr 0.05; mnist1d: the 1-D CNN under Adam lr 1e-2, as in mnist1d_quick; mfeat: multiview concat under Adam 1e-3), which
 --arch/--optimizer/--lr override. Prints one row per method and noise: the error sum|T_hat - T| / sum|T| of the T
 the method trained with (last stored estimate), the lowest error any warm-up epoch reached (a
 diagnostic that needs the true T), and last-epoch / best-val test accuracy, mean ± std over
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from common import DEFAULTS, MLP  # noqa: E402
 from nlx.data.noise import parse_noise_label  # noqa: E402
 from nlx.estimation import ESTIMATORS  # noqa: E402
 from nlx.reestimate import reestimate_run  # noqa: E402
@@ -48,14 +49,6 @@ VARIANTS = {  # label -> (method name, params)
 SLOW_VARIANTS = {  # --all: the same methods with the confident-joint estimator
     "forward (conf. joint)": ("forward", {"estimator": "confident_joint"}),
     "trevision (conf. joint)": ("trevision", {"estimator": "confident_joint"}),
-}
-
-
-MLP = {"arch": "mlp", "hidden": [256, 256]}
-# dataset -> (model section, train fields): the network and optimiser each dataset is benched with.
-DEFAULTS: dict[str, tuple[dict, dict]] = {
-    "digits": (MLP, {"optimizer": "sgd", "lr": 0.05, "batch_size": 64}),  # the quickstart
-    "mnist1d": ({"arch": "cnn1d"}, {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "batch_size": 128}),  # mnist1d_quick
 }
 
 
