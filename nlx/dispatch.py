@@ -1,5 +1,5 @@
 """Worker processes on this machine: each pinned to one GPU round-robin (CUDA_VISIBLE_DEVICES),
-or, without GPUs, given an equal share of the CPU threads. Used by `nlx run --jobs` (grid cells
+all with the same CPU thread count (`cpu_threads`). Used by `nlx run --jobs` (grid cells
 pulled from a queue) and by `nlx sweep --jobs` (workers of one Optuna study).
 
 Workers are separate processes started with `spawn` (no forked CUDA or torch thread pools); one
@@ -42,16 +42,42 @@ def parse_gpus(text: str | None) -> list[str]:
     return gpus
 
 
+DEFAULT_CPU_THREADS = 1
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Torch CPU threads of a training process: `requested` (--threads), else $NLX_THREADS, else 1.
+
+    One fixed count rather than the cores divided by --jobs: CPU float sums depend on the thread
+    count, so only a count that is the same everywhere makes `--jobs 2` reproduce `--jobs 1`, a
+    resumed run match an uninterrupted one, and two machines with different cores agree. The
+    networks nlx trains on the CPU are small enough that a process per run (--jobs) uses the
+    cores better than threads inside one run.
+    """
+    if requested is not None:
+        return requested
+    text = os.environ.get("NLX_THREADS", "").strip()
+    if not text:
+        return DEFAULT_CPU_THREADS
+    if not text.isdigit() or int(text) < 1:
+        raise SpecError(f"NLX_THREADS={text!r}: expected a positive whole number of threads")
+    return int(text)
+
+
+def use_cpu_threads(requested: int | None = None) -> None:
+    """Set this process's torch CPU thread count to :func:`cpu_threads`."""
+    import torch
+
+    torch.set_num_threads(cpu_threads(requested))
+
+
 def placements(jobs: int, gpus: Sequence[str], threads: int | None = None) -> list[Placement]:
-    """GPU i % len(gpus) for worker i; without GPUs the CPU threads are divided between workers
-    (or each gets `threads`: CPU float sums depend on the thread count, so equal counts are what
-    makes `--jobs 2` reproduce `--jobs 1` bit for bit)."""
+    """GPU i % len(gpus) for worker i (none without GPUs); every worker gets the same thread
+    count (:func:`cpu_threads`), so `--jobs 2` reproduces `--jobs 1` bit for bit on the CPU."""
     if jobs < 1:
         raise SpecError("--jobs: must be at least 1")
-    if gpus:
-        return [Placement(gpus[i % len(gpus)], threads) for i in range(jobs)]
-    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-    return [Placement(None, threads) for _ in range(jobs)]
+    threads = cpu_threads(threads)
+    return [Placement(gpus[i % len(gpus)] if gpus else None, threads) for i in range(jobs)]
 
 
 def apply_placement(placement: Placement) -> None:

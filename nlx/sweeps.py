@@ -248,6 +248,9 @@ class Objective:
 def sweep_worker(plan: SweepPlan, url: str, trials: int, offset: int = 0) -> dict[str, int]:
     """Run `trials` trials of the study in this process (a local worker, a SLURM job, or another
     machine); returns how its runs ended."""
+    from nlx.dispatch import use_cpu_threads
+
+    use_cpu_threads()  # the same count in every worker, wherever it runs: trials stay comparable
     storage = open_storage(url)
     try:
         study = load_study(plan, storage, offset)

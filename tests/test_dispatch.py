@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nlx.dispatch import Placement, execute_parallel, parse_gpus, placements
+from nlx.dispatch import Placement, cpu_threads, execute_parallel, parse_gpus, placements
 from nlx.errors import SpecError
 from nlx.runs import plan_runs
 from nlx.store.db import open_db, resolve_url
@@ -27,8 +27,9 @@ def summaries(db) -> list[tuple]:
 
 def test_jobs_2_gives_the_runs_and_metrics_of_jobs_1(cli, experiments_file, tmp_path):
     one, two = tmp_path / "one.db", tmp_path / "two.db"
-    assert cli("run", "tiny", "--config", experiments_file, "--db", one, "--threads", "1", "--quiet").exit_code == 0
-    result = cli("run", "tiny", "--config", experiments_file, "--db", two, "--jobs", "2", "--threads", "1", "--quiet")
+    # Default thread counts on both sides: the same runs and metrics without any --threads.
+    assert cli("run", "tiny", "--config", experiments_file, "--db", one, "--quiet").exit_code == 0
+    result = cli("run", "tiny", "--config", experiments_file, "--db", two, "--jobs", "2", "--quiet")
     assert result.exit_code == 0, result.output
     assert "2 finished, 0 failed" in result.stdout
     runs_one, metrics_one = summaries(one)
@@ -37,14 +38,22 @@ def test_jobs_2_gives_the_runs_and_metrics_of_jobs_1(cli, experiments_file, tmp_
     assert [m for m in metrics_one if m[1] != "time/epoch_s"] == [m for m in metrics_two if m[1] != "time/epoch_s"]
 
 
-def test_placements_pin_gpus_round_robin_or_divide_threads():
+def test_placements_pin_gpus_round_robin_with_one_thread_count(monkeypatch):
+    monkeypatch.delenv("NLX_THREADS", raising=False)
     assert [p.gpu for p in placements(3, ["0", "1"])] == ["0", "1", "0"]
-    cpu = placements(2, [])
-    assert all(p.gpu is None and p.threads == max(1, (os.cpu_count() or 1) // 2) for p in cpu)
+    # Not the cores divided by --jobs: the count must not depend on --jobs or the machine.
+    assert [(p.gpu, p.threads) for p in placements(2, [])] == [(None, 1), (None, 1)]
+    assert [p.threads for p in placements(2, [], threads=3)] == [3, 3]
+    monkeypatch.setenv("NLX_THREADS", "2")
+    assert cpu_threads() == 2 and [p.threads for p in placements(4, [])] == [2] * 4
+    assert cpu_threads(5) == 5  # --threads wins over the environment
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("NLX_THREADS", bad)
+        with pytest.raises(SpecError, match="NLX_THREADS"):
+            cpu_threads()
     assert parse_gpus("0, 2") == ["0", "2"] and parse_gpus(None) == []
     with pytest.raises(SpecError):
         parse_gpus("a,b")
-    assert [p.threads for p in placements(2, [], threads=1)] == [1, 1]
     assert Placement("1", None).gpu == "1"
 
 

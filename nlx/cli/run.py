@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
-JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine (CPU threads are divided between them)")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine (each with --threads CPU threads)")]
 GpusOption = Annotated[Optional[str], typer.Option("--gpus", help="GPUs to pin workers to round-robin, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per worker)")]
 
 
@@ -50,14 +50,14 @@ def run(
     quiet: QuietOption = False,
     jobs: JobsOption = 1,
     gpus: GpusOption = None,
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads per process [default: the cores divided by --jobs]; equal counts give identical CPU metrics")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads per process [default: $NLX_THREADS, else 1]; CPU metrics are identical for equal counts, whatever --jobs is")] = None,
 ) -> None:
     """Run an experiment: every grid cell times every seed, one stored run each.
 
     Exit code 0 when all runs finished, 1 when any failed (the rest still run), 2 for a bad spec
     or argument (nothing is written).
     """
-    from nlx.dispatch import execute_parallel, parse_gpus
+    from nlx.dispatch import cpu_threads, execute_parallel, parse_gpus, use_cpu_threads
     from nlx.runs import plan_runs
 
     overrides = list(overrides or [])
@@ -65,10 +65,8 @@ def run(
         overrides.append(f"train.device={device}")
     gpu_list = parse_gpus(gpus)
     specs = plan_runs(name, config, overrides, seeds)  # validates everything before any write
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    threads = cpu_threads(threads)  # checks $NLX_THREADS before anything is written
+    use_cpu_threads(threads)
     with Store(open_db(db, create=True)) as store:
         url = store.engine.url.render_as_string(hide_password=False)
         console.print(f"{name}: {len(specs)} run(s) -> {store.engine.url.render_as_string(hide_password=True)}")
@@ -132,8 +130,10 @@ def resume(
 ) -> None:
     """Continue a run in place from its last checkpoint; epochs after it are trained again and
     their rows replaced, so on the CPU the result equals an uninterrupted run."""
+    from nlx.dispatch import use_cpu_threads
     from nlx.runs import graceful_stop, resume_run
 
+    use_cpu_threads()  # as the run's start had (NLX_THREADS, else 1): CPU sums depend on it
     with Store(open_db(db)) as store, graceful_stop() as stop:
         outcome = with_progress(quiet, lambda reporter: resume_run(store, run_id, reporter, stop=stop))
         report_outcomes([outcome], planned=1)
@@ -149,9 +149,11 @@ def rerun(
 
     On the CPU the new run reproduces the old one's metrics exactly.
     """
+    from nlx.dispatch import use_cpu_threads
     from nlx.engine import pick_device
     from nlx.runs import stored_spec
 
+    use_cpu_threads()
     with Store(open_db(db)) as store:
         spec = stored_spec(store, run_id)
         pick_device(spec.train.device)  # a run made on a GPU machine: say so before writing
