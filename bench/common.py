@@ -3,6 +3,7 @@ mean ± std cells and the finished runs of a spec list with their per-epoch metr
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 
@@ -52,3 +53,16 @@ def finished_runs_with_metrics(db: str, specs: list[RunSpec], keys: list[str]) -
         if value is not None:
             per_run.setdefault(run_id, {}).setdefault(key, []).append(value)
     return [(run, per_run.get(run.id, {})) for run in runs]
+
+
+def experiment_bench_parser(doc: str, experiment: str) -> argparse.ArgumentParser:
+    """The command line shared by the benches that run one experiment of experiments.yaml
+    (selection, meta): KEY=VALUE overrides, --dataset, --db, --seeds, --jobs, --table-only."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help=f"KEY=VALUE overrides of the {experiment} experiment")
+    parser.add_argument("--dataset", default="digits", help="data.name of every run; mnist1d and mfeat also take their network and optimiser from DEFAULTS")
+    parser.add_argument("--db", default=f"{experiment}.db")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
+    parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
+    return parser

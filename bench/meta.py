@@ -27,7 +27,6 @@ their mixup loss, so their best-validation epoch is picked on data they train on
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import resource
 import statistics
@@ -38,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import dataset_overrides, finished_runs_with_metrics, fmt  # noqa: E402
+from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
@@ -121,14 +120,7 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the meta experiment")
-    parser.add_argument("--dataset", default="digits", help="data.name of every run; mnist1d and mfeat also take their network and optimiser from bench/common.py DEFAULTS")
-    parser.add_argument("--db", default="meta.db")
-    parser.add_argument("--seeds", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
-    parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
-    args = parser.parse_args()
+    args = experiment_bench_parser(__doc__, "meta").parse_args()
     specs = plan_runs("meta", ROOT / "experiments.yaml", [*dataset_overrides(args.dataset), *args.overrides], args.seeds)
     rss_file = Path(f"{args.db}.rss.tsv")  # run id -> peak RSS of its process (not in the database)
     if not args.table_only:

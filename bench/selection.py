@@ -17,7 +17,6 @@ Targets: d_last >= 5 at sym0.5 and sym0.8 for both methods; prec > clean everywh
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import dataset_overrides, finished_runs_with_metrics, fmt  # noqa: E402
+from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
@@ -88,14 +87,7 @@ def table(db: str, specs: list[RunSpec]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the selection experiment")
-    parser.add_argument("--dataset", default="digits", help="data.name of every run, with its DEFAULTS network and optimiser")
-    parser.add_argument("--db", default="selection.db")
-    parser.add_argument("--seeds", type=int, default=None)
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one thread each when > 1)")
-    parser.add_argument("--table-only", action="store_true", help="print the table of what --db holds")
-    args = parser.parse_args()
+    args = experiment_bench_parser(__doc__, "selection").parse_args()
     specs = plan_runs("selection", ROOT / "experiments.yaml", [*dataset_overrides(args.dataset), *args.overrides], args.seeds)
     if not args.table_only:
         run_missing(args.db, specs, args.jobs)
