@@ -15,7 +15,7 @@ from nlx.augment import augment_views, check_augmentation
 from nlx.errors import SpecError
 from nlx.methods.base import Batch
 from nlx.models import build_model
-from nlx.specs import RunSpec
+from nlx.specs import RunSpec, TrainSpec
 
 
 def iterate_batches(
@@ -173,13 +173,8 @@ class MethodContext:
         return optimizer(parameters, lr=lr, weight_decay=train.weight_decay)
 
     def build_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int | None = None) -> torch.optim.lr_scheduler.LRScheduler:
-        """Stepped once per epoch by `Method.end_epoch`."""
-        train = self.spec.train
-        if train.scheduler == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs or train.epochs)
-        if train.scheduler == "step":
-            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
-        return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        """Stepped once per epoch by `Method.end_epoch`; see :func:`lr_scheduler`."""
+        return lr_scheduler(self.spec.train, optimizer, epochs)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if not self._amp:
@@ -197,3 +192,24 @@ class MethodContext:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+
+
+def lr_scheduler(train: TrainSpec, optimizer: torch.optim.Optimizer, epochs: int | None = None) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch learning-rate schedule of `train` over `epochs` (default train.epochs).
+
+    With `train.warmup_epochs` W > 0 the rate first rises linearly (lr / (W + 1), 2 lr / (W + 1),
+    ... lr) over W epochs, as in IEG's official `cosine_warmup`, and the schedule proper (a cosine
+    over the remaining epochs) starts after it.
+    """
+    epochs = epochs or train.epochs
+    warm = min(train.warmup_epochs, epochs - 1)
+    if train.scheduler == "cosine":
+        main = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs - warm))
+    elif train.scheduler == "step":
+        main = torch.optim.lr_scheduler.StepLR(optimizer, step_size=train.step_size, gamma=train.gamma)
+    else:
+        main = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if warm <= 0:
+        return main
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / (warm + 1), end_factor=1.0, total_iters=warm)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warm])

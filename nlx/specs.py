@@ -220,6 +220,7 @@ class TrainSpec(Strict):
     scheduler: Literal["none", "cosine", "step"] = "none"
     step_size: int = Field(10, ge=1, description="epochs between lr decays for the step scheduler")
     gamma: float = Field(0.1, gt=0, le=1, description="lr decay factor for the step scheduler")
+    warmup_epochs: int = Field(0, ge=0, description="linear learning-rate warm-up over the first N epochs, then the scheduler (IEG's official cosine_warmup)")
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(64, ge=1)
     eval_batch_size: int = Field(1024, ge=1)
@@ -238,7 +239,7 @@ class TrainSpec(Strict):
 ADDED_FIELDS: dict[tuple[str, str], Any] = {
     ("data", "root"): None, ("data", "path"): None, ("data", "standardize"): None, ("data", "trusted"): None,
     ("noise", "path"): None, ("noise", "key"): None,
-    ("train", "compile"): False,
+    ("train", "compile"): False, ("train", "warmup_epochs"): 0,
 }
 
 
