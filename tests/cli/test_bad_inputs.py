@@ -147,3 +147,15 @@ def test_corrupted_checkpoint_is_refused_before_anything_is_written(cli, corpus_
 
 def test_corpus_is_large_enough():
     assert len(CORPUS) + len(BAD_EXPERIMENTS) + 3 >= 30
+
+
+@pytest.mark.parametrize("value", ["0", "two"])
+@pytest.mark.parametrize("command", ["run", "resume", "rerun"])
+def test_bad_thread_count_in_the_environment(cli, corpus_db, experiments_file, monkeypatch, command, value):
+    monkeypatch.setenv("NLX_THREADS", value)
+    before = file_digest(corpus_db)
+    args = ["run", "tiny", "--config", experiments_file] if command == "run" else [command, "1"]
+    result = cli(*args, "--db", corpus_db, "--quiet")
+    assert result.exit_code == 2, result.output
+    assert "NLX_THREADS" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert file_digest(corpus_db) == before
