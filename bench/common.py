@@ -42,6 +42,16 @@ def fmt(values: list[float], scale: float = 100.0) -> str:
     return f"{mean:5.1f} ± {std:4.1f}"
 
 
+def missing_specs(db: str, specs: list[RunSpec]) -> list[RunSpec]:
+    """The specs without a finished run in `db` (created if absent), so a bench resumes; prints
+    how many are reused."""
+    with Store(open_db(db, create=True)) as store:
+        done = {run.spec_hash for run in store.runs(RunFilter(status="finished"))}
+    todo = [spec for spec in specs if spec.spec_hash() not in done]
+    print(f"{len(specs) - len(todo)} run(s) reused, {len(todo)} to run", flush=True)
+    return todo
+
+
 def finished_runs_with_metrics(db: str, specs: list[RunSpec], keys: list[str]) -> list[tuple]:
     """(run, {key: per-epoch values}) for every finished run in `db` of one of `specs`."""
     wanted = {spec.spec_hash() for spec in specs}

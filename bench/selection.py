@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt  # noqa: E402
+from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt, missing_specs  # noqa: E402
 from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
 from nlx.store.db import open_db  # noqa: E402
-from nlx.store.repo import RunFilter, Store  # noqa: E402
+from nlx.store.repo import Store  # noqa: E402
 
 TARGET_NOISE = ("sym0.5", "sym0.8")
 
@@ -45,10 +45,7 @@ def run_one(db: str, spec_json: str, threads: int) -> str:
 
 
 def run_missing(db: str, specs: list[RunSpec], jobs: int) -> None:
-    with Store(open_db(db, create=True)) as store:
-        done = {run.spec_hash for run in store.runs(RunFilter(status="finished"))}
-    todo = [spec for spec in specs if spec.spec_hash() not in done]
-    print(f"{len(specs) - len(todo)} run(s) reused, {len(todo)} to run", flush=True)
+    todo = missing_specs(db, specs)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for line in pool.map(run_one, [db] * len(todo), [s.model_dump_json() for s in todo], [1 if jobs > 1 else 2] * len(todo)):
             print(" ", line, flush=True)
