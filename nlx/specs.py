@@ -275,7 +275,18 @@ class RunSpec(Strict):
         return _hash(content)
 
 
-class FloatDistribution(Strict):
+class _RangeDistribution(Strict):
+    """A numeric range low < high; `nlx validate` tries both ends."""
+
+    def _check_order(self) -> None:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+
+    def values(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class FloatDistribution(_RangeDistribution):
     type: Literal["float"]
     low: float
     high: float
@@ -284,19 +295,15 @@ class FloatDistribution(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> "FloatDistribution":
-        if self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        self._check_order()
         if self.log and self.low <= 0:
             raise ValueError("log scale needs low > 0")
         if self.log and self.step is not None:
             raise ValueError("log and step cannot be combined")
         return self
 
-    def values(self) -> list[Any]:
-        return [self.low, self.high]
 
-
-class IntDistribution(Strict):
+class IntDistribution(_RangeDistribution):
     type: Literal["int"]
     low: int
     high: int
@@ -305,14 +312,10 @@ class IntDistribution(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> "IntDistribution":
-        if self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        self._check_order()
         if self.log and (self.low < 1 or self.step != 1):
             raise ValueError("log scale needs low >= 1 and step 1")
         return self
-
-    def values(self) -> list[Any]:
-        return [self.low, self.high]
 
 
 class CategoricalDistribution(Strict):
