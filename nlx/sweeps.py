@@ -26,7 +26,6 @@ from typing import Any
 
 import optuna
 from pydantic import ValidationError
-from sqlalchemy import event
 
 from nlx.config import expand, get_experiment, parse_override, set_dotted
 from nlx.engine import Reporter
@@ -34,7 +33,7 @@ from nlx.errors import NlxError, SpecError, StoreError, describe_validation_erro
 from nlx.runs import RunOutcome, RunPruned, check_runnable, execute_runs, graceful_stop, stored_spec, train_and_record
 from nlx.specs import RunSpec, SweepSpec
 from nlx.store.models import TRIAL_PREFIX, TUNED_PREFIX
-from nlx.store.db import BUSY_TIMEOUT_MS, _set_sqlite_pragmas, open_db
+from nlx.store.db import BUSY_TIMEOUT_MS, configure_sqlite, open_db
 from nlx.store.repo import Store
 
 # A worker beats every HEARTBEAT_S; a trial silent for GRACE_S is failed and retried (at most
@@ -110,10 +109,6 @@ class FailStaleRunAndRetry:
         self.retry(study, trial)
 
 
-def _begin_immediate(connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage on the runs' database, with heartbeats. On SQLite every transaction
     takes the write lock up front and waits in the busy timeout, as nlx's own do: Optuna's
@@ -128,8 +123,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             heartbeat_stale_trial_callback=FailStaleRunAndRetry(url),
         )
     if storage.engine.dialect.name == "sqlite":
-        event.listen(storage.engine, "connect", _set_sqlite_pragmas)
-        event.listen(storage.engine, "begin", _begin_immediate)
+        configure_sqlite(storage.engine, every_transaction_writes=True)
         storage.engine.dispose()  # connections made so far lack the pragmas
     return storage
 

@@ -81,11 +81,24 @@ def _begin(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _begin_immediate(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def configure_sqlite(engine: Engine, every_transaction_writes: bool = False) -> None:
+    """nlx's SQLite settings on an engine (nothing for other databases): the pragmas on every new
+    connection, and BEGIN IMMEDIATE for transactions marked WRITE, or for all of them when
+    `every_transaction_writes` (Optuna's storage, whose transactions read and then write and
+    carry no mark)."""
+    if engine.dialect.name != "sqlite":
+        return
+    event.listen(engine, "connect", _set_sqlite_pragmas)
+    event.listen(engine, "begin", _begin_immediate if every_transaction_writes else _begin)
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _set_sqlite_pragmas)
-        event.listen(engine, "begin", _begin)
+    configure_sqlite(engine)
     return engine
 
 
