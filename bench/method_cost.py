@@ -38,9 +38,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nlx.context import MethodContext  # noqa: E402
 from nlx.data.prepare import prepare_data  # noqa: E402
-from nlx.engine import NONFINITE_CHECK_EVERY, DeviceData, StepAccumulator, seed_everything  # noqa: E402
+from nlx.engine import NONFINITE_CHECK_EVERY, DeviceData, StepAccumulator, build_method, seed_everything  # noqa: E402
 from nlx.methods import get_method, method_names  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
 
@@ -166,16 +165,8 @@ def time_spec(spec: RunSpec, device: torch.device, init_state: dict | None = Non
     prepared = prepare_data(spec)
     seed_everything(spec.seed)
     data = DeviceData.from_prepared(prepared, device)
-    cls = get_method(name)
-    trusted = "trusted" in cls.needs  # as the engine: the trusted set only to a method that needs it
-    ctx = MethodContext(
-        spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy,
-        torch.Generator().manual_seed(spec.seed), val_views=data.val_views, val_labels=data.val_labels,
-        true_T=prepared.noise.T, init_state=init_state,
-        trusted_views=data.trusted_views if trusted else None, trusted_labels=data.trusted_labels if trusted else None,
-    )
-    method = cls(cls.Params.model_validate(spec.method.params), ctx)
-    method.setup()
+    method = build_method(spec, prepared, data, torch.Generator().manual_seed(spec.seed), init_state)
+    trusted = "trusted" in method.needs  # meta methods: the engine gave them the trusted set
     times: dict[str, list[float]] = {}
     info: dict[str, Any] = {"val": len(data.val_labels) / len(data.train_noisy), "labelled": (1.0, 1.0), "n_train": len(data.train_noisy)}
     epoch = 0

@@ -335,6 +335,26 @@ def step_metric_name(method: Method, key: str) -> str:
     return key if "/" in key else f"{method.name}/{key}"
 
 
+def build_method(
+    spec: RunSpec, prepared: PreparedData, data: DeviceData, generator: torch.Generator, init_state: dict | None = None
+) -> Method:
+    """The spec's method, set up on a context over `data` (on its device) whose batches `generator`
+    shuffles: what the engine trains, and what benches and `nlx estimate-t` rebuild. The trusted
+    set goes only to a method that declares it needs one."""
+    cls = get_method(spec.method.name)
+    trusted = "trusted" in cls.needs
+    if trusted and data.trusted_labels is None:
+        raise SpecError(f"data.trusted: {spec.method.name} needs a trusted clean set (e.g. data.trusted.per_class=10)")
+    ctx = MethodContext(
+        spec, data.train_noisy.device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy,
+        generator, val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T, init_state=init_state,
+        trusted_views=data.trusted_views if trusted else None, trusted_labels=data.trusted_labels if trusted else None,
+    )
+    method = cls(cls.Params.model_validate(spec.method.params), ctx)
+    method.setup()
+    return method
+
+
 def train_run(
     spec: RunSpec,
     store: Store,
@@ -359,19 +379,8 @@ def train_run(
     data = DeviceData.from_prepared(prepared, device)
 
     generator = torch.Generator().manual_seed(spec.seed)  # batch order: independent of init draws
-    method_cls = get_method(spec.method.name)
-    # The trusted set goes only to a method that declares it needs one.
-    trusted = "trusted" in method_cls.needs
-    if trusted and data.trusted_labels is None:
-        raise SpecError(f"data.trusted: {spec.method.name} needs a trusted clean set (e.g. data.trusted.per_class=10)")
-    ctx = MethodContext(
-        spec, device, prepared.view_shapes, prepared.num_classes, data.train_views, data.train_noisy, generator,
-        val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
-        init_state=init_state,
-        trusted_views=data.trusted_views if trusted else None, trusted_labels=data.trusted_labels if trusted else None,
-    )
-    method = method_cls(method_cls.Params.model_validate(spec.method.params), ctx)
-    method.setup()
+    method = build_method(spec, prepared, data, generator, init_state)
+    ctx = method.ctx
     stages = method.stages()
     total_epochs = sum(stage.epochs for stage in stages)
 

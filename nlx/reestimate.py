@@ -16,13 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nlx.context import MethodContext
 from nlx.data.noise import estimation_error
 from nlx.data.prepare import prepare_data
-from nlx.engine import DeviceData, load_checkpoint, predict_logits
+from nlx.engine import DeviceData, build_method, load_checkpoint, predict_logits
 from nlx.errors import StoreError
 from nlx.estimation import ESTIMATORS, estimate_T
-from nlx.methods import get_method
 from nlx.specs import RunSpec
 from nlx.store.models import TRUE_T
 from nlx.store.repo import Store
@@ -82,14 +80,8 @@ def reestimate_run(
 
 def train_probs(spec: RunSpec, prepared, data: DeviceData, state: dict) -> np.ndarray:
     """(N, C) softmax of the checkpointed method's predictions on the training split."""
-    ctx = MethodContext(
-        spec, data.train_noisy.device, prepared.view_shapes, prepared.num_classes, data.train_views,
-        data.train_noisy, torch.Generator(), val_views=data.val_views, val_labels=data.val_labels, true_T=prepared.noise.T,
-        init_state=state,  # methods that need a checkpoint build from it; load_state_dict overwrites anyway
-    )
-    cls = get_method(spec.method.name)
-    method = cls(cls.Params.model_validate(spec.method.params), ctx)
-    method.setup()
+    # A method that needs a checkpoint builds from it; load_state_dict overwrites anyway.
+    method = build_method(spec, prepared, data, torch.Generator(), init_state=state)
     method.load_state_dict(state)
     method.train_mode(False)
     return F.softmax(predict_logits(method, data.train_views, spec.train.eval_batch_size), dim=1).numpy()
