@@ -196,22 +196,28 @@ def selection_metrics(selected: torch.Tensor, flipped: torch.Tensor) -> dict[str
     return dict(zip(("select/precision", "select/recall", "select/fraction"), values))
 
 
+def _seen_and_clean_share(values: torch.Tensor, flipped: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The values a method set this epoch (NaN = not set), and the share of their total on samples
+    whose label is clean."""
+    seen = torch.isfinite(values)
+    v = values[seen].float()
+    return v, (v * ~flipped[seen]).sum() / v.sum().clamp(min=1e-12)
+
+
 def weight_metrics(weights: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
     """How a meta-learning method spread its per-sample weights (NaN = not weighted this epoch):
     the share of the total weight on samples whose label is clean, and the share of weighted
     samples given weight zero."""
-    seen = torch.isfinite(weights)
-    w, clean = weights[seen].float(), ~flipped[seen]
-    values = torch.stack([(w * clean).sum() / w.sum().clamp(min=1e-12), mean_or_nan(w <= 0)]).tolist()
+    w, clean_share = _seen_and_clean_share(weights, flipped)
+    values = torch.stack([clean_share, mean_or_nan(w <= 0)]).tolist()
     return dict(zip(("meta/weight_clean_share", "meta/zero_share"), values))
 
 
 def trust_metrics(trust: torch.Tensor, flipped: torch.Tensor) -> dict[str, float]:
     """The mean trust a method put in the noisy labels, and the share of that trust on samples
     whose label is clean."""
-    seen = torch.isfinite(trust)
-    t, clean = trust[seen].float(), ~flipped[seen]
-    values = torch.stack([mean_or_nan(t), (t * clean).sum() / t.sum().clamp(min=1e-12)]).tolist()
+    t, clean_share = _seen_and_clean_share(trust, flipped)
+    values = torch.stack([mean_or_nan(t), clean_share]).tolist()
     return dict(zip(("meta/eps_mean", "meta/eps_precision"), values))
 
 
