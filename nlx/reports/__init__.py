@@ -20,7 +20,7 @@ _EXPORTS = {
     "compare_table": "tables",
     "render": "tables",
     "rich_table": "tables",
-    "IMAGE_SUFFIXES": "curves",
+    "IMAGE_SUFFIXES": "common",
     "plot_curves": "curves",
     "TABLES": "export",
     "export_csv": "export",

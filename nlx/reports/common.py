@@ -5,9 +5,26 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from nlx.data.noise_labels import parse_noise_label
 from nlx.store.models import TUNED_PREFIX, Run
+
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def image_format(out: Path) -> str:
+    """The image format named by the file's suffix ("png", "svg" or "pdf"); checked before any
+    query or drawing, so that a typo fails fast rather than after the work. ValueError names
+    what is wrong."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"cannot save a plot as {out.name!r}: the file name must end in {', '.join(IMAGE_SUFFIXES)}")
+    if not out.parent.is_dir():
+        raise ValueError(f"cannot save a plot as {out}: folder {out.parent} does not exist")
+    return suffix[1:]
+
 
 # Columns follow the usual paper order: clean first, then noise families from uniform to
 # structured. "inst" (instance-dependent) has its place although nlx.data.noise lacks it so far.

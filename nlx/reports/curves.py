@@ -25,26 +25,14 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from nlx.reports.common import GroupKey, group_key, group_labels, group_sort_key, mean_std
+from nlx.reports.common import GroupKey, group_key, group_labels, group_sort_key, image_format, mean_std
 from nlx.store.models import Run
 from nlx.store.repo import Store
 
-IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 _KNOWN_KEYS_SHOWN = 12  # how many existing keys an error message lists
 
 # run id -> metric key -> epoch -> value
 Series = dict[int, dict[str, dict[int, float]]]
-
-
-def _check_out(out: Path) -> str:
-    """The image format named by the file's suffix; checked before any query, so that a typo
-    fails fast rather than after the work."""
-    suffix = out.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise ValueError(f"cannot save a plot as {out.name!r}: the file name must end in {', '.join(IMAGE_SUFFIXES)}")
-    if not out.parent.is_dir():
-        raise ValueError(f"cannot save a plot as {out}: folder {out.parent} does not exist")
-    return suffix[1:]
 
 
 def _load(store: Store, runs: Sequence[Run], metrics: Sequence[str]) -> Series:
@@ -128,7 +116,7 @@ def plot_curves(store: Store, runs: Sequence[Run], metrics: list[str], out: Path
     A requested metric that no run has gets an empty panel saying so; if none has any,
     nothing is written and ValueError names the keys that do exist."""
     out = Path(out)
-    fmt = _check_out(out)
+    fmt = image_format(out)
     data = curve_data(store, runs, metrics)
     styles = {label: _style(index) for index, label in enumerate(data.labels)}
 

@@ -12,15 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 
 from nlx.errors import SpecError  # noqa: E402
-
-FORMATS = (".png", ".svg", ".pdf")
-
+from nlx.reports.common import image_format  # noqa: E402
 
 def plot_sweep(study: optuna.Study, out: Path) -> Path:
     from nlx.sweeps import param_importances
 
-    if Path(out).suffix.lower() not in FORMATS:
-        raise SpecError(f"--out {out}: expected a .png, .svg or .pdf file")
+    try:
+        image_format(out)
+    except ValueError as error:
+        raise SpecError(f"--out: {error}") from None
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED and t.intermediate_values]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from nlx.reports.curves import _check_out
+from nlx.reports.common import image_format
 from nlx.store.models import ESTIMATED_T, TRUE_T
 from nlx.store.repo import Store
 
@@ -33,7 +33,7 @@ def run_matrices(store: Store, run_id: int, epoch: int | None = None) -> tuple[n
 def plot_transition(true_T: np.ndarray, estimate: np.ndarray | None, caption: str, out: Path, title: str = "") -> None:
     """Two heatmaps, rows = true class, columns = noisy class, with each value printed; the
     estimate's panel is left blank with the caption when there is none. Saves to `out`."""
-    fmt = _check_out(Path(out))
+    fmt = image_format(out)
     panels = [("true T", true_T), (caption, estimate)]
     figure = Figure(figsize=(11.0, 5.2), layout="constrained")
     axes = figure.subplots(1, 2)
