@@ -340,7 +340,9 @@ class StudyReport:
     importances: dict[str, float]
 
 
-def study_report(study: optuna.Study, top: int = 5) -> StudyReport:
+def study_report(study: optuna.Study, top: int = 5, importances: bool = True) -> StudyReport:
+    """Trial counts by state, the best and top-k completed trials, and (unless `importances` is
+    False: fANOVA fits a forest, which a one-line summary does not need) parameter importances."""
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -349,7 +351,7 @@ def study_report(study: optuna.Study, top: int = 5) -> StudyReport:
     ranked = sorted(complete, key=lambda t: t.value, reverse=reverse)
     return StudyReport(
         study.study_name, study.direction.name.lower(), states, ranked[0] if ranked else None, ranked[:top],
-        param_importances(study),
+        param_importances(study) if importances else {},
     )
 
 

@@ -86,9 +86,8 @@ def start(
 def print_summary(url: str, name: str) -> None:
     from nlx.sweeps import open_study, study_report
 
-    report = study_report(open_study(url, name))
-    states = ", ".join(f"{count} {state}" for state, count in sorted(report.states.items()))
-    console.print(f"study {name}: {states}", highlight=False)
+    report = study_report(open_study(url, name), importances=False)
+    console.print(f"study {name}: {_states(report.states)}", highlight=False)
     if report.best is not None:
         console.print(f"best: trial {report.best.number} value {report.best.value:.4f} {report.best.params}", highlight=False)
 
@@ -104,8 +103,7 @@ def show(
     from nlx.sweeps import RUN_ID_ATTR, open_study, study_report
 
     report = study_report(open_study(resolve_url(db), study), top)
-    states = ", ".join(f"{count} {state}" for state, count in sorted(report.states.items()))
-    console.print(f"[bold]study {report.name}[/] ({report.direction}): {states}", highlight=False)
+    console.print(f"[bold]study {report.name}[/] ({report.direction}): {_states(report.states)}", highlight=False)
     if report.best is None:
         console.print("no completed trial yet", style="yellow")
         return
@@ -126,6 +124,11 @@ def show(
         for key, value in report.importances.items():
             importances.add_row(key, f"{value:.3f}")
         console.print(importances)
+
+
+def _states(counts: dict[str, int]) -> str:
+    """"9 complete, 3 pruned": trials by state."""
+    return ", ".join(f"{count} {state}" for state, count in sorted(counts.items()))
 
 
 def _format(value: object) -> str:
