@@ -12,7 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # help text as written: "[default: ...]" would otherwise be read as markup and vanish
 )
 run.register(app)
 inspect.register(app)

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
-JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine (each with --threads CPU threads)")]
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="worker processes on this machine, each with the same torch CPU thread count ($NLX_THREADS, default 1)")]
 GpusOption = Annotated[Optional[str], typer.Option("--gpus", help="GPUs to pin workers to round-robin, e.g. 0,1 (sets CUDA_VISIBLE_DEVICES per worker)")]
 
 

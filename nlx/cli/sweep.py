@@ -32,7 +32,7 @@ class SweepGroup(TyperGroup):
 app = typer.Typer(
     cls=SweepGroup,
     no_args_is_help=True,
-    help="Optuna sweeps: `nlx sweep NAME --trials N` runs (or continues) a study; `show` and `best` read it.",
+    help="Optuna sweeps: `nlx sweep NAME --trials N` runs (or continues) a study (options: `nlx sweep start --help`); `show` and `best` read it.",
 )
 
 
