@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from typing import NamedTuple
 
+from nlx.reports.common import method_sort_key, noise_sort_key
 from nlx.specs import RunSpec
 from nlx.store.db import open_db
 from nlx.store.repo import RunFilter, Store
@@ -63,6 +65,41 @@ def finished_runs_with_metrics(db: str, specs: list[RunSpec], keys: list[str]) -
         if value is not None:
             per_run.setdefault(run_id, {}).setdefault(key, []).append(value)
     return [(run, per_run.get(run.id, {})) for run in runs]
+
+
+class RunFigures(NamedTuple):
+    """One finished run's figures in a bench table (accuracies and shares as fractions)."""
+
+    run_id: int
+    best: float  # test accuracy at the best-validation epoch
+    last: float  # test accuracy at the last epoch
+    clean: float  # 1 - realised noise rate
+    key_mean: float | None  # the table's own metric averaged over epochs; None when not logged
+    seconds: float  # mean epoch time
+
+
+def figures_by_cell(db: str, specs: list[RunSpec], key: str) -> dict[tuple[str, str, str], list[RunFigures]]:
+    """The finished runs of `specs` by (dataset, noise, method), in table order (noise in paper
+    order, CE first), with the epoch mean of `key`."""
+    cells: dict[tuple[str, str, str], list[RunFigures]] = {}
+    for run, metrics in finished_runs_with_metrics(db, specs, [key, "time/epoch_s"]):
+        cells.setdefault((run.dataset, run.noise, run.method), []).append(RunFigures(
+            run.id, run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
+            statistics.fmean(metrics[key]) if key in metrics else None, statistics.fmean(metrics["time/epoch_s"]),
+        ))
+    order = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
+    return {cell: cells[cell] for cell in order}
+
+
+def gain_and_cost(cells: dict[tuple[str, str, str], list[RunFigures]], cell: tuple[str, str, str]) -> tuple[float, float]:
+    """A cell's last-epoch accuracy minus CE's (points) and its epoch time over CE's, for the same
+    dataset and noise; NaN when there are no CE runs."""
+    dataset, noise, _ = cell
+    ce, values = cells.get((dataset, noise, "ce"), []), cells[cell]
+    if not ce:
+        return float("nan"), float("nan")
+    d_last = 100 * (statistics.fmean(v.last for v in values) - statistics.fmean(v.last for v in ce))
+    return d_last, statistics.fmean(v.seconds for v in values) / statistics.fmean(v.seconds for v in ce)
 
 
 def experiment_bench_parser(doc: str, experiment: str) -> argparse.ArgumentParser:

@@ -37,8 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt, missing_specs  # noqa: E402
-from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
+from common import dataset_overrides, experiment_bench_parser, figures_by_cell, fmt, gain_and_cost, missing_specs  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
 from nlx.store.db import open_db  # noqa: E402
@@ -84,32 +83,22 @@ def table(db: str, specs: list[RunSpec], rss_file: Path) -> list[str]:
             run_id, value = line.split("\t")
             peak, _, added = value.partition("/")
             rss[int(run_id)] = (float(peak), float(added) if added else None)
-    runs = finished_runs_with_metrics(db, specs, ["meta/weight_clean_share", "time/epoch_s"])
-    cells: dict[tuple[str, str, str], list] = {}
-    for run, metrics in runs:
-        cells.setdefault((run.dataset, run.noise, run.method), []).append((
-            run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
-            statistics.fmean(metrics["meta/weight_clean_share"]) if "meta/weight_clean_share" in metrics else None,
-            statistics.fmean(metrics["time/epoch_s"]), rss.get(run.id),
-        ))
+    cells = figures_by_cell(db, specs, "meta/weight_clean_share")
     lines = [
         f"{'data':7} {'noise':8} {'method':14} {'best':>13} {'last':>13} {'d_last':>7} {'wclean':>13} {'clean':>6} {'cost':>5} {'rss':>6} {'+rss':>6} n",
         "-" * 112,
     ]
     verdicts = []
-    keys = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
-    for dataset, noise, method in keys:
-        values = cells[(dataset, noise, method)]
-        ce = cells.get((dataset, noise, "ce"), [])
-        best, last, clean, share, secs, mem = (list(column) for column in zip(*values))
-        peaks = [m[0] for m in mem if m is not None]
-        added = [m[1] for m in mem if m is not None and m[1] is not None]
-        d_last = 100 * (statistics.fmean(last) - statistics.fmean([v[1] for v in ce])) if ce else float("nan")
-        cost = statistics.fmean(secs) / statistics.fmean([v[4] for v in ce]) if ce else float("nan")
-        shares = [s for s in share if s is not None]
+    for (dataset, noise, method), values in cells.items():
+        d_last, cost = gain_and_cost(cells, (dataset, noise, method))
+        mem = [rss[v.run_id] for v in values if v.run_id in rss]
+        peaks = [m[0] for m in mem]
+        added = [m[1] for m in mem if m[1] is not None]
+        shares = [v.key_mean for v in values if v.key_mean is not None]
         lines.append(
-            f"{dataset:7} {noise:8} {method:14} {fmt(best):>13} {fmt(last):>13} {d_last:+7.1f} {fmt(shares):>13} "
-            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {statistics.fmean(peaks) if peaks else float('nan'):6.0f} {statistics.fmean(added) if added else float('nan'):6.0f} {len(values)}"
+            f"{dataset:7} {noise:8} {method:14} {fmt([v.best for v in values]):>13} {fmt([v.last for v in values]):>13} "
+            f"{d_last:+7.1f} {fmt(shares):>13} {100 * statistics.fmean(v.clean for v in values):6.1f} {cost:5.1f} "
+            f"{statistics.fmean(peaks) if peaks else float('nan'):6.0f} {statistics.fmean(added) if added else float('nan'):6.0f} {len(values)}"
         )
         if noise == TARGET_NOISE and method in TARGET_METHODS:
             verdicts.append(f"{dataset} {noise} {method}: last >= CE + 5: {'PASS' if d_last >= 5 else 'FAIL'} ({d_last:+.1f})")

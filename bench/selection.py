@@ -25,8 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import dataset_overrides, experiment_bench_parser, finished_runs_with_metrics, fmt, missing_specs  # noqa: E402
-from nlx.reports.common import method_sort_key, noise_sort_key  # noqa: E402
+from common import dataset_overrides, experiment_bench_parser, figures_by_cell, fmt, gain_and_cost, missing_specs  # noqa: E402
 from nlx.runs import execute_runs, plan_runs  # noqa: E402
 from nlx.specs import RunSpec  # noqa: E402
 from nlx.store.db import open_db  # noqa: E402
@@ -52,28 +51,17 @@ def run_missing(db: str, specs: list[RunSpec], jobs: int) -> None:
 
 
 def table(db: str, specs: list[RunSpec]) -> list[str]:
-    runs = finished_runs_with_metrics(db, specs, ["select/precision", "time/epoch_s"])
-    cells: dict[tuple[str, str, str], list] = {}
-    for run, metrics in runs:
-        cells.setdefault((run.dataset, run.noise, run.method), []).append((
-            run.best_val_test_acc, run.last_test_acc, 1 - run.realised_noise_rate,
-            statistics.fmean(metrics["select/precision"]) if "select/precision" in metrics else None,
-            statistics.fmean(metrics["time/epoch_s"]),
-        ))
+    cells = figures_by_cell(db, specs, "select/precision")
     lines = [f"{'data':7} {'noise':8} {'method':11} {'best':>13} {'last':>13} {'d_last':>7} {'prec':>13} {'clean':>6} {'cost':>5} n",
              "-" * 96]
     verdicts = []
-    keys = sorted(cells, key=lambda k: (k[0], noise_sort_key(k[1]), method_sort_key(k[2])))
-    for dataset, noise, method in keys:
-        values = cells[(dataset, noise, method)]
-        ce = cells.get((dataset, noise, "ce"), [])
-        best, last, clean, prec, secs = (list(column) for column in zip(*values))
-        d_last = 100 * (statistics.fmean(last) - statistics.fmean([v[1] for v in ce])) if ce else float("nan")
-        cost = statistics.fmean(secs) / statistics.fmean([v[4] for v in ce]) if ce else float("nan")
-        precisions = [p for p in prec if p is not None]
+    for (dataset, noise, method), values in cells.items():
+        d_last, cost = gain_and_cost(cells, (dataset, noise, method))
+        clean = [v.clean for v in values]
+        precisions = [v.key_mean for v in values if v.key_mean is not None]
         lines.append(
-            f"{dataset:7} {noise:8} {method:11} {fmt(best):>13} {fmt(last):>13} {d_last:+7.1f} {fmt(precisions):>13} "
-            f"{100 * statistics.fmean(clean):6.1f} {cost:5.1f} {len(values)}"
+            f"{dataset:7} {noise:8} {method:11} {fmt([v.best for v in values]):>13} {fmt([v.last for v in values]):>13} "
+            f"{d_last:+7.1f} {fmt(precisions):>13} {100 * statistics.fmean(clean):6.1f} {cost:5.1f} {len(values)}"
         )
         if method != "ce":
             beats_chance = bool(precisions) and statistics.fmean(precisions) > statistics.fmean(clean)
