@@ -30,6 +30,10 @@ from nlx.store.models import Run
 from nlx.store.repo import Store
 
 _KNOWN_KEYS_SHOWN = 12  # how many existing keys an error message lists
+# Figure geometry in inches: each panel's height (its share of the gap between panels included),
+# the margins that hold tick labels and axis labels, one legend row per _LEGEND_COLUMNS groups.
+_WIDTH_IN, _PANEL_IN, _LEGEND_ROW_IN, _LEGEND_COLUMNS = 8.0, 2.6, 0.2, 4
+_MARGIN_IN = {"left": 0.85, "right": 0.2, "top": 0.2, "bottom": 0.55, "between": 0.15, "legend": 0.1}
 
 # run id -> metric key -> epoch -> value
 Series = dict[int, dict[str, dict[int, float]]]
@@ -118,11 +122,27 @@ def plot_curves(store: Store, runs: Sequence[Run], metrics: list[str], out: Path
     out = Path(out)
     fmt = image_format(out)
     data = curve_data(store, runs, metrics)
+    draw_curves(data, metrics).savefig(out, format=fmt)
+    return data.labels
+
+
+def draw_curves(data: CurveData, metrics: Sequence[str]) -> Figure:
+    """The figure of plot_curves: one panel per metric, the legend above them."""
     styles = {label: _style(index) for index, label in enumerate(data.labels)}
 
-    # A Figure of its own rather than pyplot: no global state, no GUI backend, no leaks.
-    figure = Figure(figsize=(8.0, 1.0 + 2.6 * len(metrics)), layout="constrained")
-    axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False)[:, 0]
+    # A Figure of its own rather than pyplot: no global state, no GUI backend, no leaks. Fixed
+    # margins instead of constrained layout, which draws the figure twice: it was a third of the
+    # command's time on a 10,000-run store (docs/benchmarks.md).
+    legend_columns = min(_LEGEND_COLUMNS, len(data.labels))
+    legend_rows = -(-len(data.labels) // _LEGEND_COLUMNS)
+    top = _MARGIN_IN["top"] + _LEGEND_ROW_IN * legend_rows
+    height = top + _MARGIN_IN["bottom"] + _PANEL_IN * len(metrics)
+    figure = Figure(figsize=(_WIDTH_IN, height))
+    axes = figure.subplots(len(metrics), 1, sharex=True, squeeze=False, gridspec_kw={
+        "left": _MARGIN_IN["left"] / _WIDTH_IN, "right": 1 - _MARGIN_IN["right"] / _WIDTH_IN,
+        "top": 1 - top / height, "bottom": _MARGIN_IN["bottom"] / height,
+        "hspace": _MARGIN_IN["between"] / (_PANEL_IN - _MARGIN_IN["between"]),
+    })[:, 0]
     for ax, metric in zip(axes, metrics):
         for label, curve in data.panels[metric].items():
             style = styles[label]  # the same group looks the same in every panel
@@ -138,7 +158,6 @@ def plot_curves(store: Store, runs: Sequence[Run], metrics: list[str], out: Path
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     # One legend for all panels, in group order, styled as the lines are.
     handles = [Line2D([], [], **styles[label], label=label) for label in data.labels]
-    figure.legend(handles=handles, loc="outside upper center", ncols=min(4, len(handles)),
-                  fontsize="small", frameon=False)
-    figure.savefig(out, format=fmt)
-    return data.labels
+    figure.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1 - _MARGIN_IN["legend"] / height),
+                  ncols=legend_columns, fontsize="small", frameon=False, borderaxespad=0)
+    return figure

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from nlx.reports.curves import curve_data, plot_curves
+from nlx.reports.curves import curve_data, draw_curves, plot_curves
 
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
 
@@ -89,3 +90,24 @@ def test_no_runs_or_no_metrics(store, add_run, tmp_path):
         plot_curves(store, store.runs(), ["val/acc"], tmp_path / "c.png")
     with pytest.raises(ValueError, match="no metrics"):
         plot_curves(store, store.runs(), [], tmp_path / "c.png")
+
+
+@pytest.mark.parametrize("groups, metrics", [(1, ["val/acc"]), (10, ["val/acc", "train/loss", "test/acc"])])
+def test_fixed_margins_keep_legend_labels_and_panels_apart(store, add_run, groups, metrics):
+    """The figure has fixed margins (no layout engine): however many legend rows and panels, the
+    legend sits above the top panel, and tick and axis labels stay inside the figure."""
+    for seed in range(groups):
+        add_run(seed=0, noise={"type": "sym", "rate": round(0.05 * (seed + 1), 2)},
+                epochs=[{key: 1000.0 * v for key in metrics} for v in (0.1, 0.5, 0.9)])
+    data = curve_data(store, store.runs(), metrics)
+    assert len(data.labels) == groups
+    figure = draw_curves(data, metrics)
+    renderer = FigureCanvasAgg(figure).get_renderer()  # the renderer savefig uses for .png
+    frame = figure.bbox
+    legend = figure.legends[0].get_window_extent(renderer)
+    axes = figure.axes
+    assert legend.y0 > axes[0].get_window_extent(renderer).y1  # above the top panel, not on it
+    for box in [legend] + [ax.get_tightbbox(renderer) for ax in axes]:  # tick labels and axis labels included
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    for upper, lower in zip(axes, axes[1:]):  # panels do not overlap
+        assert lower.get_window_extent(renderer).y1 < upper.get_window_extent(renderer).y0
