@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from nlx.cli import datasets, db, inspect, reports, run, sweep, transition
@@ -24,4 +26,11 @@ app.add_typer(db.app, name="db")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The process ends here. Freezing what the command allocated keeps the interpreter's
+        # exit from garbage-collecting it object by object: after plot-curves (matplotlib's and
+        # SQLAlchemy's object graphs) that collection took 0.18 s of a one-second command.
+        # Output is still flushed at exit, and the command has closed its database and files.
+        gc.freeze()
