@@ -1,4 +1,4 @@
-"""MNIST, CIFAR-10 and CIFAR-100 read from torchvision's on-disk layout under `data.root`.
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 read from torchvision's on-disk layout under `data.root`.
 
 Nothing is downloaded: the files must already be there (torchvision's `download=True` puts them
 in exactly these places). Images come back as float32 (N, C, H, W) scaled to [0, 1], training
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,28 @@ def _stack(name: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarr
     return Dataset(name, [images], ["image"], labels, class_names, test_mask=test_mask, class_map=class_map)
 
 
-# --- MNIST: idx files (big-endian header: magic, dimensions, then uint8 data) -----------------
+# --- MNIST and Fashion-MNIST: idx files (big-endian header: magic, dimensions, then uint8 data) ---
 
-def mnist_files(source: DataSource) -> list[Path]:
-    folder = source.root / "MNIST" / "raw"
-    return [folder / name for pair in MNIST_FILES.values() for name in pair]
+FASHION_NAMES = ["t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+# Look-alike garments as a `classmap` noise default: shirt->t-shirt, pullover->coat, coat->pullover,
+# sandal->sneaker, ankle boot->sneaker.
+FASHION_CONFUSIONS = {6: 0, 2: 4, 4: 2, 5: 7, 9: 7}
+
+
+def idx_files(folder: str) -> Callable[[DataSource], list[Path]]:
+    """The four idx files under <root>/<folder>/raw/, each plain or gzipped (torchvision keeps both;
+    a plain file is listed when neither exists, for the error message)."""
+
+    def files(source: DataSource) -> list[Path]:
+        raw = source.root / folder / "raw"
+        names = [name for pair in MNIST_FILES.values() for name in pair]
+        return [next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), raw / name) for name in names]
+
+    return files
+
+
+mnist_files = idx_files("MNIST")
+fashion_mnist_files = idx_files("FashionMNIST")
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -68,21 +86,33 @@ def read_idx(path: Path) -> np.ndarray:
     return data.reshape(shape)
 
 
+def _read_idx_dataset(name: str, files: list[Path], class_names: list[str], class_map: dict[int, int]) -> Dataset:
+    _require(files, name)
+    (train_x, train_y, test_x, test_y) = (read_idx(path) for path in files)
+    splits = {}
+    for split, x, y in (("train", train_x, train_y), ("test", test_x, test_y)):
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise DataError(f"{name}: {split} images {x.shape} and labels {y.shape} do not match")
+        splits[split] = (x[:, None], y)
+    return _stack(name, splits["train"], splits["test"], class_names, class_map)
+
+
 @register_disk_dataset(
     "mnist", mnist_files,
-    description="MNIST from <root>/MNIST/raw/ (torchvision layout, idx files)",
+    description="MNIST from <root>/MNIST/raw/ (torchvision layout, idx files, plain or .gz)",
     summary={"classes": "10", "size": "60000 / 10000", "views": "image (1, 28, 28)"},
 )
 def mnist(source: DataSource) -> Dataset:
-    files = mnist_files(source)
-    _require(files, "mnist")
-    splits = {}
-    for split, (images, labels) in MNIST_FILES.items():
-        x, y = read_idx(files[0].parent / images), read_idx(files[0].parent / labels)
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataError(f"mnist: {split} images {x.shape} and labels {y.shape} do not match")
-        splits[split] = (x[:, None], y)
-    return _stack("mnist", splits["train"], splits["test"], DIGIT_NAMES, DIGIT_CONFUSIONS)
+    return _read_idx_dataset("mnist", mnist_files(source), DIGIT_NAMES, DIGIT_CONFUSIONS)
+
+
+@register_disk_dataset(
+    "fashion_mnist", fashion_mnist_files,
+    description="Fashion-MNIST from <root>/FashionMNIST/raw/ (torchvision layout, idx files, plain or .gz)",
+    summary={"classes": "10", "size": "60000 / 10000", "views": "image (1, 28, 28)"},
+)
+def fashion_mnist(source: DataSource) -> Dataset:
+    return _read_idx_dataset("fashion_mnist", fashion_mnist_files(source), FASHION_NAMES, FASHION_CONFUSIONS)
 
 
 # --- CIFAR: pickled dicts of arrays, read without running any code ----------------------------

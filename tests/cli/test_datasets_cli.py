@@ -13,10 +13,12 @@ from tests.data.fixture_files import write_mnist, write_npz
 def test_datasets_lists_every_dataset_and_whether_its_files_are_there(cli, tmp_path):
     result = cli("datasets", "--root", tmp_path)
     assert result.exit_code == 0, result.output
-    for name in ("digits", "mnist1d", "mfeat", "mnist", "cifar10", "cifar100", "npz"):
+    for name in ("digits", "mnist1d", "mfeat", "mnist", "fashion_mnist", "cifar10", "cifar100", "npz"):
         assert name in result.stdout
-    assert "missing 4/4" in result.stdout and "fou (76,)" in result.stdout
+    assert result.stdout.count("missing 4/4") == 2 and "fou (76,)" in result.stdout  # mnist, fashion_mnist
     write_mnist(tmp_path)
+    assert cli("datasets", "--root", tmp_path).stdout.count("missing 4/4") == 1
+    write_mnist(tmp_path, folder="FashionMNIST", gz=True)
     assert "missing 4/4" not in cli("datasets", "--root", tmp_path).stdout
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from pathlib import Path
 
@@ -14,15 +15,22 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def write_mnist(root: Path, n_train: int = 30, n_test: int = 10, seed: int = 0) -> dict[str, np.ndarray]:
+def write_mnist(root: Path, n_train: int = 30, n_test: int = 10, seed: int = 0, folder: str = "MNIST",
+                gz: bool = False) -> dict[str, np.ndarray]:
+    """MNIST's four idx files under <root>/<folder>/raw/ (Fashion-MNIST: folder="FashionMNIST"),
+    gzipped when `gz`, as torchvision and Debian's dataset package ship them."""
     rng = np.random.default_rng(seed)
-    folder = root / "MNIST" / "raw"
-    folder.mkdir(parents=True, exist_ok=True)
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
     arrays = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images, labels = rng.integers(0, 256, (n, 28, 28)), np.arange(n) % 10
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels)
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            path = raw / f"{prefix}-{kind}-ubyte"
+            write_idx(path, array)
+            if gz:
+                path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+                path.unlink()
         arrays[prefix] = (images, labels)
     return arrays
 

@@ -25,6 +25,14 @@ def test_mnist_reads_idx_files_training_first(tmp_path):
     assert data.num_classes == 10 and data.class_map
 
 
+def test_fashion_mnist_reads_gzipped_idx_files_with_its_class_names(tmp_path):
+    arrays = write_mnist(tmp_path, n_train=20, n_test=5, folder="FashionMNIST", gz=True)
+    data = load_dataset("fashion_mnist", root=str(tmp_path))
+    assert data.views[0].shape == (25, 1, 28, 28) and data.test_mask.sum() == 5
+    np.testing.assert_allclose(data.views[0][3, 0], arrays["train"][0][3] / 255.0, rtol=1e-6)
+    assert data.class_names[9] == "ankle boot" and data.class_map[6] == 0  # shirt -> t-shirt/top
+
+
 def test_cifar10_reads_python_batches_in_order(tmp_path):
     labels = write_cifar10(tmp_path, per_batch=6, n_test=8)
     data = load_dataset("cifar10", root=str(tmp_path))
@@ -52,7 +60,7 @@ def test_cifar_batch_that_would_run_code_is_refused(tmp_path):
         load_dataset("cifar10", root=str(tmp_path))
 
 
-@pytest.mark.parametrize("name", ["mnist", "cifar10", "cifar100"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100"])
 def test_missing_files_say_what_was_expected_where(tmp_path, name):
     with pytest.raises(DataError, match=f"{name}: missing {tmp_path}.*data.root"):
         load_dataset(name, root=str(tmp_path))
