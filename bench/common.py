@@ -20,6 +20,8 @@ DEFAULTS: dict[str, tuple[dict, dict]] = {
     "digits": (MLP, {"optimizer": "sgd", "lr": 0.05, "batch_size": 64}),  # the quickstart
     "mnist1d": ({"arch": "cnn1d"}, {"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "batch_size": 128}),  # mnist1d_quick
     "mfeat": (MULTIVIEW, {"optimizer": "adam", "lr": 0.001, "weight_decay": 0.0, "batch_size": 128}),  # mfeat_fusion (concat)
+    # Read from disk (--root): the official T-Revision code's MNIST optimiser, on the quickstart MLP.
+    "fashion_mnist": (MLP, {"optimizer": "sgd", "lr": 0.01, "weight_decay": 1e-4, "batch_size": 128}),
 }
 
 

@@ -62,12 +62,12 @@ def setup_for(dataset: str, arch: str | None = None, optimizer: str | None = Non
 
 
 def spec_for(dataset: str, noise: str, method: str, params: dict, seed: int, epochs: int,
-             setup: tuple[dict, dict] | None = None) -> RunSpec:
+             setup: tuple[dict, dict] | None = None, root: str | None = None) -> RunSpec:
     kind, rate = parse_noise_label(noise)
     model, train = setup or setup_for(dataset)
     return RunSpec.model_validate({
         "experiment": "bench_transition",
-        "data": {"name": dataset},
+        "data": {"name": dataset, **({"root": root} if root else {})},
         "noise": {"type": kind, "rate": rate},
         "model": model,
         "method": {"name": method, "params": params},
@@ -101,6 +101,7 @@ def estimator_rows(store: Store, noise: str, ce_runs: list[int]) -> list[tuple[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--root", default=None, help="data.root of a dataset read from disk (e.g. fashion_mnist)")
     parser.add_argument("--noise", default="asym0.4,sym0.4")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
@@ -122,7 +123,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, Store(open_db(str(Path(folder) / "bench.db"), create=True)) as store:
         for noise in args.noise.split(","):
             for label, (method, params) in variants.items():
-                specs = [spec_for(args.dataset, noise, method, params, seed, args.epochs, setup) for seed in range(args.seeds)]
+                specs = [spec_for(args.dataset, noise, method, params, seed, args.epochs, setup, args.root) for seed in range(args.seeds)]
                 outcomes = execute_runs(specs, store)
                 failed = [o.error for o in outcomes if o.status != "finished"]
                 runs = [store.get_run(o.run_id) for o in outcomes if o.status == "finished"]
