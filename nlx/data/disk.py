@@ -56,13 +56,17 @@ FASHION_CONFUSIONS = {6: 0, 2: 4, 4: 2, 5: 7, 9: 7}
 
 
 def idx_files(folder: str) -> Callable[[DataSource], list[Path]]:
-    """The four idx files under <root>/<folder>/raw/, each plain or gzipped (torchvision keeps both;
-    a plain file is listed when neither exists, for the error message)."""
+    """The four idx files under <root>/<folder>/raw/ (torchvision's layout) or else directly in
+    <root> (as Debian's dataset packages install them), each plain or gzipped. A missing file is
+    listed at its torchvision place, for the error message."""
 
     def files(source: DataSource) -> list[Path]:
         raw = source.root / folder / "raw"
-        names = [name for pair in MNIST_FILES.values() for name in pair]
-        return [next((p for p in (raw / name, raw / f"{name}.gz") if p.is_file()), raw / name) for name in names]
+        found = []
+        for name in (name for pair in MNIST_FILES.values() for name in pair):
+            places = [raw / name, raw / f"{name}.gz", source.root / name, source.root / f"{name}.gz"]
+            found.append(next((place for place in places if place.is_file()), places[0]))
+        return found
 
     return files
 
@@ -99,7 +103,7 @@ def _read_idx_dataset(name: str, files: list[Path], class_names: list[str], clas
 
 @register_disk_dataset(
     "mnist", mnist_files,
-    description="MNIST from <root>/MNIST/raw/ (torchvision layout, idx files, plain or .gz)",
+    description="MNIST from <root>/MNIST/raw/ (torchvision layout) or <root>/, idx files, plain or .gz",
     summary={"classes": "10", "size": "60000 / 10000", "views": "image (1, 28, 28)"},
 )
 def mnist(source: DataSource) -> Dataset:
@@ -108,7 +112,7 @@ def mnist(source: DataSource) -> Dataset:
 
 @register_disk_dataset(
     "fashion_mnist", fashion_mnist_files,
-    description="Fashion-MNIST from <root>/FashionMNIST/raw/ (torchvision layout, idx files, plain or .gz)",
+    description="Fashion-MNIST from <root>/FashionMNIST/raw/ (torchvision layout) or <root>/ (Debian's dataset-fashion-mnist: /usr/share/datasets/fashion-mnist), idx files, plain or .gz",
     summary={"classes": "10", "size": "60000 / 10000", "views": "image (1, 28, 28)"},
 )
 def fashion_mnist(source: DataSource) -> Dataset:

@@ -33,6 +33,14 @@ def test_fashion_mnist_reads_gzipped_idx_files_with_its_class_names(tmp_path):
     assert data.class_names[9] == "ankle boot" and data.class_map[6] == 0  # shirt -> t-shirt/top
 
 
+def test_idx_files_directly_in_root_as_debian_installs_them(tmp_path):
+    arrays = write_mnist(tmp_path, n_train=12, n_test=4, folder="FashionMNIST", gz=True)
+    flat = tmp_path / "fashion-mnist"
+    (tmp_path / "FashionMNIST" / "raw").rename(flat)
+    data = load_dataset("fashion_mnist", root=str(flat))
+    assert len(data) == 16 and data.labels[12:].tolist() == arrays["t10k"][1].tolist()
+
+
 def test_cifar10_reads_python_batches_in_order(tmp_path):
     labels = write_cifar10(tmp_path, per_batch=6, n_test=8)
     data = load_dataset("cifar10", root=str(tmp_path))
