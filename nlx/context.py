@@ -5,7 +5,7 @@ deliberately not here."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -181,15 +181,23 @@ class MethodContext:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.float16)
 
-    def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """zero_grad, backward, step; with a gradient scaler per optimizer under AMP."""
+    def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                 before_step: Callable[[], None] | None = None) -> None:
+        """zero_grad, backward, step; with a gradient scaler per optimizer under AMP.
+        `before_step` runs between backward and step on the true (unscaled) gradients, e.g. to
+        clip them."""
         optimizer.zero_grad(set_to_none=True)
         if not self._amp:
             loss.backward()
+            if before_step is not None:
+                before_step()
             optimizer.step()
             return
         scaler = self._scalers.setdefault(id(optimizer), torch.amp.GradScaler(self.device.type))
         scaler.scale(loss).backward()
+        if before_step is not None:
+            scaler.unscale_(optimizer)  # step() then skips the step if unscaling found inf/nan
+            before_step()
         scaler.step(optimizer)
         scaler.update()
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from nlx.methods.base import Batch
 from nlx.methods.dmi import MissingCheckpoint, dmi_loss
 from nlx.runs import execute_runs
 from nlx.specs import RunSpec
@@ -80,3 +81,51 @@ def test_dmi_loss_has_a_usable_gradient_for_ten_classes():
     logits = (3 * F.one_hot(y, 10).float() + torch.randn(64, 10)).requires_grad_()
     dmi_loss(logits, y).backward()
     assert logits.grad.abs().sum() > 1e-2
+
+
+def dmi_from_a_ce_network(build_method, params: dict):
+    ce = build_method(spec_for({}, method="ce"))
+    return build_method(spec_for(params), init_state=ce.state_dict())
+
+
+def set_gradients(method, norm: float) -> list[torch.Tensor]:
+    params = list(method.net.parameters())
+    for p in params:
+        p.grad = torch.ones_like(p)
+    scale = norm / torch.nn.utils.get_total_norm([p.grad for p in params])
+    for p in params:
+        p.grad *= scale
+    return [p.grad for p in params]
+
+
+def test_a_gradient_spike_is_capped_at_clip_spikes_times_the_running_mean(build_method):
+    method = dmi_from_a_ce_network(build_method, {"init_from": 1, "clip_spikes": 5.0})
+    set_gradients(method, 2.0)
+    method.cap_gradient_spike()  # the first step sets the scale
+    assert method.norm_mean.item() == pytest.approx(2.0) and method.capped.item() == 0
+
+    grads = set_gradients(method, 100.0)  # a spike: 50x the mean
+    direction = torch.cat([g.flatten() for g in grads]) / 100.0
+    method.cap_gradient_spike()
+    capped = torch.cat([p.grad.flatten() for p in method.net.parameters()])
+    assert capped.norm().item() == pytest.approx(10.0, rel=1e-5)  # 5 x the mean of 2
+    torch.testing.assert_close(capped / 10.0, direction)  # same direction, shorter
+    assert method.capped.item() == 1
+    assert method.norm_mean.item() == pytest.approx(0.98 * 2.0 + 0.02 * 10.0)  # the capped norm enters the mean
+
+    set_gradients(method, 3.0)  # an ordinary step is untouched
+    method.cap_gradient_spike()
+    assert torch.nn.utils.get_total_norm([p.grad for p in method.net.parameters()]).item() == pytest.approx(3.0, rel=1e-5)
+    assert method.capped.item() == 0
+
+    # The running mean is part of the checkpoint: a resumed run caps where the original would.
+    restored = dmi_from_a_ce_network(build_method, {"init_from": 1, "clip_spikes": 5.0})
+    restored.load_state_dict(method.state_dict())
+    assert restored.norm_mean.item() == pytest.approx(method.norm_mean.item())
+
+
+def test_without_clip_spikes_a_spike_goes_through(build_method):
+    method = dmi_from_a_ce_network(build_method, {"init_from": 1, "clip_spikes": None})
+    y = torch.arange(10).repeat(3)
+    step = method.train_step(Batch(views=[torch.randn(30, 64)], y=y, idx=torch.arange(30)))
+    assert step["capped"].item() == 0 and method.norm_mean is None
