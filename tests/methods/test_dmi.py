@@ -15,6 +15,8 @@ from nlx.store.db import open_db
 from nlx.store.models import INIT_FROM
 from nlx.store.repo import Store
 
+from .conftest import tiny_spec
+
 
 def spec_for(params: dict, method: str = "dmi", noise: str = "asym", seed: int = 0) -> RunSpec:
     return RunSpec.model_validate({
@@ -129,3 +131,21 @@ def test_without_clip_spikes_a_spike_goes_through(build_method):
     y = torch.arange(10).repeat(3)
     step = method.train_step(Batch(views=[torch.randn(30, 64)], y=y, idx=torch.arange(30)))
     assert step["capped"].item() == 0 and method.norm_mean is None
+
+
+def test_before_step_sees_unscaled_gradients_on_the_amp_path(harness):
+    """ctx.optimize's AMP branch (CUDA only in a run) driven with CPU's gradient scaler: the hook
+    that caps DMI's spikes must see the true gradients, not ones scaled by 2**16."""
+    ctx = harness(tiny_spec("ce")).ctx
+    ctx._amp = True
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3)
+    x, y = torch.randn(8, 4), torch.arange(8) % 3
+    F.cross_entropy(net(x), y).backward()
+    expected = [p.grad.clone() for p in net.parameters()]
+    seen = []
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    ctx.optimize(F.cross_entropy(net(x), y), optimizer, before_step=lambda: seen.append([p.grad.clone() for p in net.parameters()]))
+    assert len(seen) == 1
+    for got, want in zip(seen[0], expected):
+        torch.testing.assert_close(got, want)
