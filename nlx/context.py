@@ -127,21 +127,24 @@ class MethodContext:
     def trusted_size(self) -> int:
         return 0 if self._trusted_labels is None else len(self._trusted_labels)
 
-    def trusted_batches(self, batch_size: int | None = None) -> Iterator[Batch]:
-        """The trusted set in order (true labels; `idx` are positions in the trusted set)."""
+    def _trusted(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The trusted set's views and labels; an error for a method that did not declare the need."""
         if self._trusted_labels is None:
             raise RuntimeError("no trusted set: the method must declare needs = {'trusted'}")
-        return iterate_batches(self._trusted_views, self._trusted_labels, batch_size or self.spec.train.eval_batch_size)
+        return self._trusted_views, self._trusted_labels
+
+    def trusted_batches(self, batch_size: int | None = None) -> Iterator[Batch]:
+        """The trusted set in order (true labels; `idx` are positions in the trusted set)."""
+        views, labels = self._trusted()
+        return iterate_batches(views, labels, batch_size or self.spec.train.eval_batch_size)
 
     def meta_batches(self, size: int) -> Iterator[Batch]:
         """Trusted batches of exactly `size` samples, forever (see `endless_positions`), shuffled
         by the run's batch generator. `idx` are positions in the trusted set."""
-        if self._trusted_labels is None:
-            raise RuntimeError("no trusted set: the method must declare needs = {'trusted'}")
-        device = self._trusted_labels.device
-        for positions in endless_positions(len(self._trusted_labels), size, self._generator):
-            positions = positions.to(device)
-            yield Batch(views=[view[positions] for view in self._trusted_views], y=self._trusted_labels[positions], idx=positions)
+        views, labels = self._trusted()
+        for positions in endless_positions(len(labels), size, self._generator):
+            positions = positions.to(labels.device)
+            yield Batch(views=[view[positions] for view in views], y=labels[positions], idx=positions)
 
     def augment(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
         """A randomly augmented copy of a batch's views, by the spec's `data.augment`."""
