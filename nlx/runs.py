@@ -89,12 +89,13 @@ def graceful_stop() -> Iterator[threading.Event]:
 def check_needs(spec: RunSpec) -> None:
     """A method that needs a checkpoint must be told where from, and one that needs a trusted
     set must be given one, before anything is written."""
-    if "trusted" in get_method(spec.method.name).needs and spec.data.trusted is None:
+    needs = get_method(spec.method.name).needs
+    if "trusted" in needs and spec.data.trusted is None:
         raise SpecError(
             f"data.trusted: {spec.method.name} needs a trusted clean set carved out before noise; "
             "give data.trusted.per_class (e.g. 10) or data.trusted.fraction (e.g. 0.02)"
         )
-    if "checkpoint" in get_method(spec.method.name).needs and spec.method.params.get("init_from") is None:
+    if "checkpoint" in needs and spec.method.params.get("init_from") is None:
         raise SpecError(
             f"method.params.init_from: {spec.method.name} does not train from scratch; give a finished run id "
             "to start from its best checkpoint, or 'auto' to pretrain (or reuse) a CE run"

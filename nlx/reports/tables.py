@@ -14,8 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nlx.reports.common import mean_std, noise_sort_key, row_method, row_sort_key
-from nlx.store.models import TRIAL_PREFIX
-from nlx.store.models import Run
+from nlx.store.models import TRIAL_PREFIX, Run
 
 # Summary fields a table can show, with the title that says what the numbers are.
 METRIC_TITLES = {
